@@ -1,0 +1,447 @@
+"""Cooperation agreements (PKS, MoU, addenda), their parties, articles, meetings and signings."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from institutions import access
+from institutions.models import Institution, Person
+
+from .terbilang import pihak_label
+
+
+class AgreementQuerySet(models.QuerySet["Agreement"]):
+    def public(self) -> AgreementQuerySet:
+        """Agreements that have been signed: public information, shown in the public registry."""
+        return self.filter(status__in=Agreement.PUBLIC_STATUSES)
+
+    def visible_to(self, user) -> AgreementQuerySet:
+        """Public agreements, plus every agreement of an institution where `user` is staff."""
+        if access.is_superuser(user):
+            return self
+        ids = access.institution_ids(user)
+        if not ids:
+            return self.public()
+        return self.filter(
+            Q(status__in=Agreement.PUBLIC_STATUSES) | Q(parties__institution_id__in=ids)
+        ).distinct()
+
+    def of_institutions(self, user) -> AgreementQuerySet:
+        """Agreements to which an institution of `user` is a party (all of them for superusers)."""
+        if access.is_superuser(user):
+            return self
+        return self.filter(parties__institution_id__in=access.institution_ids(user)).distinct()
+
+    def editable_by(self, user) -> AgreementQuerySet:
+        """Agreements that `user` may change: editors and administrators of a party."""
+        if access.is_superuser(user):
+            return self
+        ids = access.institution_ids(user, access.EDIT_ROLES)
+        return self.filter(parties__institution_id__in=ids).distinct()
+
+    def with_current_status(self, today: datetime.date | None = None) -> AgreementQuerySet:
+        """Annotate `current_status`: the stored status, with the calendar applied to signed ones."""
+        today = today or timezone.localdate()
+        signed = Q(status=Agreement.Status.SIGNED)
+        return self.annotate(
+            current_status=Case(
+                When(signed & Q(end_date__lt=today), then=Value(Agreement.Status.EXPIRED)),
+                When(
+                    signed & Q(effective_date__isnull=False, effective_date__gt=today),
+                    then=Value(Agreement.Status.SIGNED),
+                ),
+                When(
+                    signed & Q(notice_from__isnull=False, notice_from__lte=today),
+                    then=Value(Agreement.Status.EXPIRING),
+                ),
+                When(signed, then=Value(Agreement.Status.ACTIVE)),
+                default=F("status"),
+                output_field=models.CharField(),
+            )
+        )
+
+
+class Agreement(models.Model):
+    """A cooperation agreement between two or more institutions.
+
+    `status` holds the workflow state that people move (draft → … → signed, or terminated).
+    Once signed, whether it is active, expiring or expired follows from the calendar: see
+    `current_status()`.
+    """
+
+    class Kind(models.TextChoices):
+        PKS = "pks", _("Cooperation agreement (PKS)")
+        MOU = "mou", _("Memorandum of understanding (MoU)")
+        ADDENDUM = "addendum", _("Addendum")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        DISCUSSION = "discussion", _("In discussion")
+        READY = "ready", _("Ready for signing")
+        SIGNED = "signed", _("Signed")
+        ACTIVE = "active", _("Active")
+        EXPIRING = "expiring", _("Expiring")
+        EXPIRED = "expired", _("Expired")
+        TERMINATED = "terminated", _("Terminated")
+
+    #: States a person moves the agreement into; the others follow from the calendar.
+    STORED_STATUSES = (
+        Status.DRAFT,
+        Status.DISCUSSION,
+        Status.READY,
+        Status.SIGNED,
+        Status.TERMINATED,
+    )
+    PUBLIC_STATUSES = (Status.SIGNED, Status.TERMINATED)
+
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices, default=Kind.PKS)
+    title = models.CharField(
+        _("short title"), max_length=255, help_text=_("How the agreement is called in lists.")
+    )
+    subject = models.TextField(
+        _("subject"),
+        help_text=_("What the agreement is about: the words after TENTANG in the title."),
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="addenda",
+        verbose_name=_("amends"),
+        help_text=_("For an addendum: the agreement it amends."),
+    )
+    renews = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="renewal",
+        verbose_name=_("renews"),
+        help_text=_("For a renewal (perpanjangan): the agreement it continues."),
+    )
+    considerations = models.TextField(
+        _("considerations"), blank=True, help_text=_("The 'bahwa …' clauses, one per line.")
+    )
+    legal_basis = models.TextField(
+        _("legal basis"), blank=True, help_text=_("Laws and regulations, one per line.")
+    )
+    term_months = models.PositiveSmallIntegerField(
+        _("term (months)"), null=True, blank=True, help_text=_("Jangka waktu.")
+    )
+    effective_date = models.DateField(_("effective from"), null=True, blank=True)
+    end_date = models.DateField(_("ends on"), null=True, blank=True)
+    notice_days = models.PositiveSmallIntegerField(
+        _("notice period (days)"),
+        default=90,
+        help_text=_("How long before the end date the agreement counts as expiring."),
+    )
+    notice_from = models.DateField(
+        _("expiring from"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The end date less the notice period; kept by save()."),
+    )
+    signed_on = models.DateField(_("signed on"), null=True, blank=True)
+    signing_place = models.CharField(
+        _("place of signing"), max_length=200, blank=True, help_text=_("'bertempat di …'")
+    )
+    signing_event = models.ForeignKey(
+        "SigningEvent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="agreements",
+        verbose_name=_("signing event"),
+    )
+    terminated_on = models.DateField(_("terminated on"), null=True, blank=True)
+    termination_reason = models.TextField(_("reason for termination"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = AgreementQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("agreement")
+        verbose_name_plural = _("agreements")
+        ordering = ["-signed_on", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "discussion", "ready", "signed", "terminated"]),
+                name="agreement_status_is_stored_state",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(effective_date__isnull=True)
+                | Q(end_date__gte=F("effective_date")),
+                name="agreement_ends_after_it_starts",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="addendum", parent__isnull=False)
+                | (~Q(kind="addendum") & Q(parent__isnull=True)),
+                name="agreement_addendum_has_parent",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["signed", "terminated"]) | Q(signed_on__isnull=False),
+                name="agreement_signed_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="terminated") | Q(terminated_on__isnull=False),
+                name="agreement_terminated_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "end_date"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args, **kwargs) -> None:
+        self.notice_from = (
+            self.end_date - datetime.timedelta(days=self.notice_days) if self.end_date else None
+        )
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"end_date", "notice_days"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "notice_from"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("public:agreement", args=[self.pk])
+
+    def current_status(self, today: datetime.date | None = None) -> str:
+        """The status as of `today`: a signed agreement is active, expiring or expired by date."""
+        if self.status != self.Status.SIGNED:
+            return self.status
+        today = today or timezone.localdate()
+        if self.end_date and today > self.end_date:
+            return self.Status.EXPIRED
+        if self.effective_date and today < self.effective_date:
+            return self.Status.SIGNED
+        if self.end_date and today >= self.end_date - datetime.timedelta(days=self.notice_days):
+            return self.Status.EXPIRING
+        return self.Status.ACTIVE
+
+    def get_current_status_display(self) -> str:
+        status = getattr(self, "current_status", None)
+        if not isinstance(status, str):
+            status = self.current_status()
+        return str(self.Status(status).label)
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in self.PUBLIC_STATUSES
+
+    @property
+    def is_signed(self) -> bool:
+        return self.status in self.PUBLIC_STATUSES
+
+
+class Party(models.Model):
+    """An institution's place in an agreement, with the number its own registry gave it."""
+
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="parties", verbose_name=_("agreement")
+    )
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="parties",
+        verbose_name=_("institution"),
+    )
+    order = models.PositiveSmallIntegerField(
+        _("order"), help_text=_("1 = PIHAK PERTAMA, 2 = PIHAK KEDUA, …")
+    )
+    number = models.CharField(
+        _("agreement number"),
+        max_length=120,
+        blank=True,
+        help_text=_("The number this party's registry gave the agreement (NOMOR)."),
+    )
+    signatory = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="signatures",
+        verbose_name=_("signatory"),
+    )
+    signatory_position = models.CharField(
+        _("signatory's position"),
+        max_length=200,
+        blank=True,
+        help_text=_("The position held when signing."),
+    )
+
+    class Meta:
+        verbose_name = _("party")
+        verbose_name_plural = _("parties")
+        ordering = ["agreement", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agreement", "institution"], name="party_institution_once"
+            ),
+            models.UniqueConstraint(fields=["agreement", "order"], name="party_order_once"),
+            models.UniqueConstraint(
+                fields=["institution", "number"],
+                condition=~Q(number=""),
+                name="party_number_unique_per_institution",
+            ),
+            models.CheckConstraint(condition=Q(order__gte=1), name="party_order_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.institution}"
+
+    @property
+    def label(self) -> str:
+        """PIHAK PERTAMA, PIHAK KEDUA, …"""
+        return pihak_label(self.order)
+
+
+class Article(models.Model):
+    """A numbered article (Pasal) of the agreement's text."""
+
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="articles", verbose_name=_("agreement")
+    )
+    number = models.PositiveSmallIntegerField(_("number"))
+    heading = models.CharField(_("heading"), max_length=200)
+    body = models.TextField(_("text"))
+
+    class Meta:
+        verbose_name = _("article")
+        verbose_name_plural = _("articles")
+        ordering = ["agreement", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["agreement", "number"], name="article_number_once"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="article_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pasal {self.number}: {self.heading}"
+
+
+class Meeting(models.Model):
+    """A discussion meeting (pembahasan) about an agreement."""
+
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="meetings", verbose_name=_("agreement")
+    )
+    date = models.DateField(_("date"))
+    start_time = models.TimeField(_("starts at"))
+    end_time = models.TimeField(
+        _("ends at"), null=True, blank=True, help_text=_("Empty: until finished (hingga selesai).")
+    )
+    venue = models.CharField(_("venue"), max_length=200)
+    host = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="hosted_meetings",
+        verbose_name=_("host"),
+    )
+    agenda = models.TextField(_("agenda"), blank=True)
+    minutes = models.TextField(_("minutes"), blank=True)
+    decisions = models.TextField(_("decisions"), blank=True)
+
+    class Meta:
+        verbose_name = _("meeting")
+        verbose_name_plural = _("meetings")
+        ordering = ["-date", "-start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__isnull=True) | Q(end_time__gt=F("start_time")),
+                name="meeting_ends_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d-%m-%Y} — {self.agreement}"
+
+
+class Attendee(models.Model):
+    """Someone present at a meeting, with the position held and institution represented."""
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="attendees", verbose_name=_("meeting")
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="attendances", verbose_name=_("person")
+    )
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="attendances",
+        verbose_name=_("institution"),
+    )
+    position = models.CharField(_("position"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("attendee")
+        verbose_name_plural = _("attendees")
+        ordering = ["meeting", "institution__name", "person__full_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "person"], name="attendee_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} ({self.institution})"
+
+
+class FollowUp(models.Model):
+    """A follow-up action (tindak lanjut) decided at a meeting, owned by an institution."""
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="follow_ups", verbose_name=_("meeting")
+    )
+    description = models.TextField(_("action"))
+    owner = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="follow_ups",
+        verbose_name=_("responsible institution"),
+    )
+    due_date = models.DateField(_("due"))
+    done_on = models.DateField(_("done on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["done_on", "due_date"]
+
+    def __str__(self) -> str:
+        return self.description[:80]
+
+    def is_overdue(self, today: datetime.date | None = None) -> bool:
+        return self.done_on is None and self.due_date < (today or timezone.localdate())
+
+
+class SigningEvent(models.Model):
+    """A signing ceremony; one event can sign several agreements and launch programmes."""
+
+    date = models.DateField(_("date"))
+    start_time = models.TimeField(_("starts at"), null=True, blank=True)
+    venue = models.CharField(_("venue"), max_length=200)
+    host = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="hosted_signings",
+        verbose_name=_("host"),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("signing event")
+        verbose_name_plural = _("signing events")
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d-%m-%Y} — {self.venue}"

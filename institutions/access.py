@@ -1,0 +1,83 @@
+"""The one place that answers "may this user see or change this".
+
+Every view, export and queryset of institution records asks here. The rules:
+
+- Agreements that have been signed are public information; drafts and their meetings are seen
+  only by staff of a party institution (and of the meeting's host).
+- Changing an agreement's records needs the editor or administrator role at a party institution.
+- Rehabilitation records are specific personal data (UU PDP 27/2022): only programme staff and
+  institution administrators of the institutions involved see them.
+- Superusers see everything. Everyone else gets 404 for what they may not see, never a hint
+  that it exists.
+
+The apps above this one express their querysets in terms of `institution_ids()`, so that the
+rules live here and nothing here imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from .models import Membership
+
+Role = Membership.Role
+
+#: Roles that may see an institution's internal records (drafts, meetings, programmes).
+STAFF_ROLES = frozenset(Role.values)
+#: Roles that may change an institution's agreements, meetings and programmes.
+EDIT_ROLES = frozenset({Role.EDITOR, Role.ADMIN})
+#: Roles that may see detainees' personal data (health and criminal records).
+PERSONAL_DATA_ROLES = frozenset({Role.PROGRAMME, Role.ADMIN})
+
+_CACHE_ATTR = "_institution_roles"
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def roles_by_institution(user: User) -> dict[int, frozenset[str]]:
+    """Map each institution id to the roles `user` holds there, read once per user object."""
+    if not user.is_authenticated or not user.is_active:
+        return {}
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is None:
+        found: dict[int, set[str]] = {}
+        for institution_id, role in Membership.objects.filter(user=user).values_list(
+            "institution_id", "role"
+        ):
+            found.setdefault(institution_id, set()).add(role)
+        cached = {key: frozenset(value) for key, value in found.items()}
+        setattr(user, _CACHE_ATTR, cached)
+    return cached
+
+
+def institution_ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int]:
+    """Ids of the institutions where `user` holds at least one of `roles`."""
+    wanted = frozenset(roles)
+    return frozenset(
+        institution_id
+        for institution_id, held in roles_by_institution(user).items()
+        if held & wanted
+    )
+
+
+def is_superuser(user: User) -> bool:
+    """Whether `user` is an active superuser, who sees and may change everything."""
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def is_staff_member(user: User) -> bool:
+    """Whether `user` holds any role at any institution, or is a superuser."""
+    return is_superuser(user) or bool(roles_by_institution(user))
+
+
+def has_role(user: User, institution_id: int, roles: Iterable[str] = STAFF_ROLES) -> bool:
+    """Whether `user` holds one of `roles` at the institution (superusers always do)."""
+    return is_superuser(user) or institution_id in institution_ids(user, roles)
+
+
+def forget(user: User) -> None:
+    """Drop the cached roles, after memberships of `user` changed."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)

@@ -1,0 +1,180 @@
+"""Institutions (Rutan, Lapas, BNNK, …), the people who act for them, and staff membership."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Institution(models.Model):
+    """A government unit or partner that can be party to an agreement or run a programme."""
+
+    class Kind(models.TextChoices):
+        RUTAN = "rutan", _("Rutan (detention centre)")
+        LAPAS = "lapas", _("Lapas (prison)")
+        LPKA = "lpka", _("LPKA (juvenile facility)")
+        BNNK = "bnnk", _("BNNK (district narcotics agency)")
+        BNNP = "bnnp", _("BNNP (provincial narcotics agency)")
+        BNN = "bnn", _("BNN (national narcotics agency)")
+        KANWIL = "kanwil", _("Kanwil (regional office)")
+        OTHER = "other", _("Other")
+
+    class Grade(models.TextChoices):
+        I = "I", _("Class I")  # noqa: E741 - the official class name
+        IIA = "IIA", _("Class IIA")
+        IIB = "IIB", _("Class IIB")
+        III = "III", _("Class III")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    grade = models.CharField(
+        _("class"),
+        max_length=3,
+        choices=Grade.choices,
+        blank=True,
+        help_text=_("Class (kelas) of a Rutan, Lapas or LPKA."),
+    )
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    short_name = models.CharField(
+        _("short name"), max_length=60, blank=True, help_text=_("E.g. Rutan Pemalang.")
+    )
+    regency = models.CharField(_("regency/city"), max_length=100, blank=True)
+    province = models.CharField(_("province"), max_length=100, blank=True)
+    address = models.TextField(_("address"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    website = models.URLField(_("website"), blank=True)
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(grade="") | Q(kind__in=["rutan", "lapas", "lpka"]),
+                name="institution_grade_only_for_correctional_units",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.short_name or self.name
+
+    @property
+    def display_name(self) -> str:
+        """The short name if there is one, else the full name."""
+        return self.short_name or self.name
+
+
+class Person(models.Model):
+    """Someone who acts for an institution: a signatory, an attendee, a programme officer."""
+
+    full_name = models.CharField(_("full name"), max_length=200)
+    nip = models.CharField(
+        _("NIP"),
+        max_length=18,
+        blank=True,
+        help_text=_("Civil-servant number (Nomor Induk Pegawai), if any."),
+    )
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
+        ordering = ["full_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nip"], condition=~Q(nip=""), name="person_nip_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def position_on(self, day: datetime.date) -> Position | None:
+        """The position (jabatan) this person held on a day, the latest-started one first."""
+        return (
+            self.positions.filter(Q(start_date__isnull=True) | Q(start_date__lte=day))
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=day))
+            .select_related("institution")
+            .order_by("-start_date")
+            .first()
+        )
+
+
+class Position(models.Model):
+    """A position (jabatan) a person holds at an institution for a span of time."""
+
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, related_name="positions", verbose_name=_("person")
+    )
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="positions",
+        verbose_name=_("institution"),
+    )
+    title = models.CharField(
+        _("position"), max_length=200, help_text=_("E.g. Kasubsi Pelayanan Tahanan.")
+    )
+    start_date = models.DateField(_("from"), null=True, blank=True)
+    end_date = models.DateField(_("until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("position")
+        verbose_name_plural = _("positions")
+        ordering = ["person__full_name", "-start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(end_date__gte=models.F("start_date")),
+                name="position_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} — {self.title}, {self.institution}"
+
+
+class Membership(models.Model):
+    """A staff account's role at an institution; an account may hold several.
+
+    Access to an institution's records is decided from these rows by `institutions.access`.
+    """
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", _("Viewer")
+        EDITOR = "editor", _("Editor")
+        ADMIN = "admin", _("Institution administrator")
+        PROGRAMME = "programme", _("Programme staff")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
+    )
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("institution"),
+    )
+    role = models.CharField(_("role"), max_length=12, choices=Role.choices)
+
+    class Meta:
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+        ordering = ["institution__name", "user__username", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "institution", "role"], name="membership_unique_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()}, {self.institution}"

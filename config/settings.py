@@ -116,13 +116,23 @@ STATIC_ROOT = _read("STATIC_ROOT", env.path, VAR_DIR / "static")
 # are only served through views that check access.
 MEDIA_ROOT = _read("MEDIA_ROOT", env.path, VAR_DIR / "media")
 
-EMAIL_BACKEND = _read(
-    "EMAIL_BACKEND",
-    env.str,
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
-)
+# Outgoing e-mail from one URL: smtp://user:password@host:587/?tls=True, or consolemail://
+_email = _read("EMAIL_URL", env.email_url, "consolemail://" if DEBUG else "smtp://localhost:25")
+_smtp_options = {
+    "host": _email.get("EMAIL_HOST"),
+    "port": _email.get("EMAIL_PORT"),
+    "username": _email.get("EMAIL_HOST_USER") or None,
+    "password": _email.get("EMAIL_HOST_PASSWORD") or None,
+    "use_tls": _email.get("EMAIL_USE_TLS", False),
+    "use_ssl": _email.get("EMAIL_USE_SSL", False),
+    "timeout": 30,
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _email["EMAIL_BACKEND"],
+        "OPTIONS": _smtp_options if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend") else {},
+    }
+}
 DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "pks@localhost")
 
 SESSION_COOKIE_HTTPONLY = True

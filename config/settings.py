@@ -88,7 +88,11 @@ TEMPLATES = [
 DATABASES = {
     "default": _read("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+if not DATABASES["default"].get("ENGINE"):
+    raise ImproperlyConfigured(
+        "Environment variable DATABASE_URL is malformed: use e.g. "
+        "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

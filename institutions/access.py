@@ -16,9 +16,13 @@ rules live here and nothing here imports them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 from .models import Membership
 
@@ -81,3 +85,19 @@ def forget(user: User) -> None:
     """Drop the cached roles, after memberships of `user` changed."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+
+
+def staff_required(view: Callable) -> Callable:
+    """Views for staff: anonymous users go to the login page, accounts without any
+    institution get 403 with an explanation."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not is_staff_member(request.user):
+            raise PermissionDenied(
+                _("Your account is not linked to any institution. Ask an administrator.")
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper

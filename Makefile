@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Everything else is a step they take.
+SHELL := /bin/bash
+PORT ?= 8000
+VENV := .venv
+SYNCED := $(VENV)/.synced
+# uv from PATH if it works, else the one pip installs for this Python (see `uv` below).
+UV := $(shell if uv --version >/dev/null 2>&1; then echo uv; else echo python3 -m uv; fi)
+# No interpreter downloads: use the Python this machine has (3.13 if present, else python3).
+export UV_PYTHON_DOWNLOADS ?= never
+
+.PHONY: run test install lint format migrate seed clean uv
+
+run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
+	@mkdir -p var
+	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py seed_demo
+	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: install ## Run the whole test suite (DATABASE_URL picks the database)
+	$(VENV)/bin/pytest $(ARGS)
+
+lint: install ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+install: $(SYNCED)
+
+$(SYNCED): pyproject.toml uv.lock | uv
+	@py=3.13; $(UV) python find $$py >/dev/null 2>&1 || py=python3; \
+	  echo "$(UV) sync --locked --python $$py"; $(UV) sync --locked --python $$py
+	@touch $@
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv \
+	  || python3 -m pip install --user --quiet --break-system-packages uv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "public"
+
+urlpatterns = [
+    path("", views.registry, name="registry"),
+    path("pks/<int:pk>/", views.agreement_detail, name="agreement"),
+    path("pks/<int:pk>/pdf/", views.agreement_pdf, name="agreement_pdf"),
+]

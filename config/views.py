@@ -1,0 +1,71 @@
+"""Project-level views: the health check and the staff home, which gathers each app's parts."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from agreements.models import Agreement, Meeting
+from institutions import access
+from institutions.models import Institution
+from rehabilitation.models import Programme
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """200 when the database answers a query, 503 when it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        logger.exception("Health check: the database does not answer")
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+@access.staff_required
+def staff_home(request: HttpRequest) -> HttpResponse:
+    """The staff member's institutions, with their agreements, upcoming meetings and
+    programmes."""
+    user = request.user
+    today = timezone.localdate()
+    if access.is_superuser(user):
+        institutions = Institution.objects.all()
+    else:
+        institutions = Institution.objects.filter(pk__in=access.institution_ids(user))
+    agreements = (
+        Agreement.objects.of_institutions(user)
+        .with_current_status(today)
+        .prefetch_related("parties__institution")
+        .order_by("-created_at")
+    )
+    meetings = (
+        Meeting.objects.filter(agreement__in=Agreement.objects.of_institutions(user), date__gte=today)
+        .select_related("agreement", "host")
+        .order_by("date", "start_time")
+    )
+    programmes = (
+        Programme.objects.visible_to(user).select_related("host", "agreement").order_by("-launch_date")
+    )
+    return render(
+        request,
+        "staff/home.html",
+        {
+            "institutions": institutions,
+            "agreements": agreements,
+            "meetings": meetings,
+            "programmes": programmes,
+            "today": today,
+        },
+    )

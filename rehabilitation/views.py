@@ -1,0 +1,59 @@
+"""Staff pages of rehabilitation programmes and participants.
+
+Participants are specific personal data: every lookup goes through `visible_to(user)`, so an
+outsider gets 404 and never learns that a record exists.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from institutions import access
+
+from .models import Enrolment, Participant, Programme
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A programme, and its enrolments for those who may see participants."""
+    programme = get_object_or_404(
+        Programme.objects.visible_to(request.user).select_related("host", "agreement"), pk=pk
+    )
+    enrolments = (
+        Enrolment.objects.visible_to(request.user)
+        .filter(programme=programme)
+        .select_related("participant__institution")
+        .order_by("participant__register_number")
+    )
+    return render(
+        request,
+        "rehabilitation/programme_detail.html",
+        {
+            "programme": programme,
+            "partners": programme.partners.all(),
+            "enrolments": enrolments,
+            "may_see_participants": access.is_superuser(request.user)
+            or bool(access.institution_ids(request.user, access.PERSONAL_DATA_ROLES)),
+        },
+    )
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One participant's record, for the programme staff of the institutions involved."""
+    participant = get_object_or_404(
+        Participant.objects.visible_to(request.user).select_related("institution"), pk=pk
+    )
+    enrolments = participant.enrolments.select_related("programme__host").order_by("-start_date")
+    return render(
+        request,
+        "rehabilitation/participant_detail.html",
+        {"participant": participant, "enrolments": enrolments},
+    )

@@ -1,0 +1,254 @@
+"""The admin: every registered model's pages open, searches filter, lists make no N+1 queries,
+and the agreement form with its party inline saves or shows errors."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core import checks
+from django.db import connection
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from agreements.models import Agreement, Article, Attendee, FollowUp, Meeting, Party, SigningEvent
+from institutions.models import Institution, Membership, Person, Position
+from rehabilitation.models import Enrolment, Participant, Programme
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _meeting() -> Meeting:
+    host = factories.institution(kind=Institution.Kind.BNNK, name="BNNK Batang")
+    return Meeting.objects.create(
+        agreement=factories.agreement(host, factories.institution()),
+        date=datetime.date(2025, 7, 29),
+        start_time=datetime.time(9, 0),
+        venue="Kantor BNNK Batang",
+        host=host,
+    )
+
+
+def _signing_event() -> SigningEvent:
+    return SigningEvent.objects.create(
+        date=datetime.date(2025, 8, 4), venue="Rutan Pekalongan", host=factories.institution()
+    )
+
+
+def _programme() -> Programme:
+    host = factories.institution()
+    return factories.programme(factories.agreement(host), host, factories.institution())
+
+
+def _enrolment() -> Enrolment:
+    programme = _programme()
+    return factories.enrolment(factories.participant(programme.host), programme)
+
+
+def _agreement() -> Agreement:
+    return factories.agreement(
+        factories.institution(), factories.institution(), status=Agreement.Status.SIGNED
+    )
+
+
+#: One object per admin-registered model. A model registered without a builder here fails
+#: `test_admin_pages_load` with a message, so that no admin page goes untested.
+BUILDERS: dict[type[Model], Callable[[], Model]] = {
+    Institution: factories.institution,
+    Person: factories.person,
+    Position: lambda: Position.objects.create(
+        person=factories.person(), institution=factories.institution(), title="Kepala Rutan"
+    ),
+    Membership: lambda: factories.user(institution=factories.institution()).memberships.get(),
+    get_user_model(): lambda: factories.user(institution=factories.institution()),
+    Group: lambda: Group.objects.create(name="Operator"),
+    Agreement: _agreement,
+    Party: lambda: _agreement().parties.first(),
+    Article: lambda: _agreement().articles.first(),
+    SigningEvent: _signing_event,
+    Meeting: _meeting,
+    Attendee: lambda: Attendee.objects.create(
+        meeting=(meeting := _meeting()), person=factories.person(), institution=meeting.host
+    ),
+    FollowUp: lambda: FollowUp.objects.create(
+        meeting=(meeting := _meeting()),
+        description="Menyiapkan draf PKS",
+        owner=meeting.host,
+        due_date=datetime.date(2025, 8, 1),
+    ),
+    Programme: _programme,
+    Participant: lambda: factories.participant(factories.institution()),
+    Enrolment: _enrolment,
+}
+
+
+def _url(model: type[Model], view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def test_admin_configuration_passes_system_checks():
+    # Among others: every autocomplete field's admin has search_fields.
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
+def test_admin_pages_load(admin_client, model):
+    if model not in BUILDERS:
+        pytest.fail(f"Add a builder for {model._meta.label} to BUILDERS in {__name__}.")
+    obj = BUILDERS[model]()
+    change_url = _url(model, "change", obj.pk)
+
+    changelist = admin_client.get(_url(model, "changelist"))
+    assert changelist.status_code == 200
+    assert change_url in changelist.content.decode()
+
+    add = admin_client.get(_url(model, "add"))
+    assert add.status_code == 200
+    assert add.context["add"] is True
+
+    change = admin_client.get(change_url)
+    assert change.status_code == 200
+    assert change.context["original"] == obj
+
+
+def test_agreement_search_filters_by_title_and_party(admin_client):
+    rutan = factories.institution("Rumah Tahanan Negara Pemalang")
+    bnnk = factories.institution("BNNK Batang", kind=Institution.Kind.BNNK, short_name="")
+    rehab = factories.agreement(rutan, bnnk, title="PKS Rehabilitasi Sosial")
+    other = factories.agreement(factories.institution(), title="PKS Layanan Kesehatan")
+    url = _url(Agreement, "changelist")
+
+    by_title = admin_client.get(url, {"q": "rehabilitasi"})
+    assert list(by_title.context["cl"].result_list) == [rehab]
+
+    by_party = admin_client.get(url, {"q": "Batang"})
+    assert list(by_party.context["cl"].result_list) == [rehab]
+    assert "Rutan Pemalang, BNNK Batang" in by_party.content.decode()
+
+    everything = admin_client.get(url)
+    assert set(everything.context["cl"].result_list) == {rehab, other}
+
+
+def test_agreement_changelist_shows_current_status_from_the_calendar(admin_client):
+    ended = factories.agreement(
+        factories.institution(),
+        status=Agreement.Status.SIGNED,
+        effective_date=datetime.date(2020, 1, 1),
+        end_date=datetime.date(2021, 1, 1),
+    )
+    response = admin_client.get(_url(Agreement, "changelist"), {"current_status": "expired"})
+    assert list(response.context["cl"].result_list) == [ended]
+    assert ended.get_current_status_display() in response.content.decode()
+
+
+def _changelist_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_agreement_changelist_query_count_does_not_grow_with_rows(admin_client):
+    url = _url(Agreement, "changelist")
+    partners = [factories.institution() for _ in range(3)]
+    for _ in range(2):
+        factories.agreement(*partners, status=Agreement.Status.SIGNED)
+    with_two = _changelist_queries(admin_client, url)
+
+    for _ in range(8):
+        factories.agreement(factories.institution(), factories.institution())
+    with_ten = _changelist_queries(admin_client, url)
+
+    assert with_ten == with_two
+
+
+def _agreement_form(*parties: tuple[int, Institution]) -> dict[str, str]:
+    """POST data for the agreement add form: the agreement, its party forms, no articles."""
+    data = {
+        "kind": Agreement.Kind.PKS,
+        "title": "PKS P4GN dan Rehabilitasi",
+        "subject": "Pencegahan dan Pemberantasan Penyalahgunaan Narkotika",
+        "status": Agreement.Status.DRAFT,
+        "notice_days": "90",
+        "parties-TOTAL_FORMS": str(len(parties)),
+        "parties-INITIAL_FORMS": "0",
+        "parties-MIN_NUM_FORMS": "0",
+        "parties-MAX_NUM_FORMS": "1000",
+        "articles-TOTAL_FORMS": "0",
+        "articles-INITIAL_FORMS": "0",
+        "articles-MIN_NUM_FORMS": "0",
+        "articles-MAX_NUM_FORMS": "1000",
+    }
+    for index, (order, institution) in enumerate(parties):
+        data |= {
+            f"parties-{index}-order": str(order),
+            f"parties-{index}-institution": str(institution.pk),
+            f"parties-{index}-number": f"PKS/{order}/VII/2025",
+        }
+    return data
+
+
+def test_adding_an_agreement_with_two_parties(admin_client):
+    rutan = factories.institution("Rumah Tahanan Negara Pemalang")
+    bnnk = factories.institution("BNNK Batang", kind=Institution.Kind.BNNK)
+
+    response = admin_client.post(_url(Agreement, "add"), _agreement_form((1, rutan), (2, bnnk)))
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    agreement = Agreement.objects.get()
+    assert [(p.order, p.institution, p.number) for p in agreement.parties.order_by("order")] == [
+        (1, rutan, "PKS/1/VII/2025"),
+        (2, bnnk, "PKS/2/VII/2025"),
+    ]
+
+
+def test_the_same_institution_twice_as_party_is_a_form_error(admin_client):
+    rutan = factories.institution()
+
+    response = admin_client.post(_url(Agreement, "add"), _agreement_form((1, rutan), (2, rutan)))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {}
+    (parties,) = (
+        f.formset
+        for f in response.context["inline_admin_formsets"]
+        if f.formset.prefix == "parties"
+    )
+    assert parties.non_form_errors()
+    assert [bool(form.errors) for form in parties] == [False, True]
+    assert not Agreement.objects.exists()
+    assert not Party.objects.exists()
+
+
+def test_agreement_status_offers_only_stored_states(admin_client):
+    response = admin_client.get(_url(Agreement, "add"))
+    choices = {value for value, _ in response.context["adminform"].form.fields["status"].choices}
+    assert choices == set(Agreement.STORED_STATUSES)
+
+
+def test_participants_have_no_bulk_delete(admin_client):
+    factories.participant(factories.institution())
+    response = admin_client.get(_url(Participant, "changelist"))
+    model_admin = response.context["cl"].model_admin
+    assert "delete_selected" not in model_admin.get_actions(response.wsgi_request)
+    assert response.context["action_form"] is None
+
+
+def test_staff_see_only_their_institutions_participants(client):
+    own, other = factories.institution(), factories.institution()
+    visible = factories.participant(own)
+    hidden = factories.participant(other)
+    staff = factories.user(institution=own, roles=(Membership.Role.PROGRAMME,), is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_participant"))
+    client.force_login(staff)
+
+    response = client.get(_url(Participant, "changelist"))
+
+    assert list(response.context["cl"].result_list) == [visible]
+    assert client.get(_url(Participant, "change", hidden.pk)).status_code == 302

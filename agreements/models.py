@@ -46,7 +46,7 @@ class AgreementQuerySet(models.QuerySet["Agreement"]):
         return self.filter(parties__institution_id__in=ids).distinct()
 
     def with_current_status(self, today: datetime.date | None = None) -> AgreementQuerySet:
-        """Annotate `current_status`: the stored status, with the calendar applied to signed ones."""
+        """Annotate `current_status`: the stored status, the calendar applied to signed ones."""
         today = today or timezone.localdate()
         signed = Q(status=Agreement.Status.SIGNED)
         return self.annotate(

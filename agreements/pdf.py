@@ -9,6 +9,7 @@ unescaped can make the renderer read local files or reach the network.
 from __future__ import annotations
 
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -29,6 +30,9 @@ BLANK = "……………………"
 BLANK_SHORT = "……"
 
 _FILENAME_SLUG_MAX = 80
+
+# "1. ", "12) ", "a. ", "b) " typed at the start of a list line: the document numbers its lists.
+_LIST_MARKER = re.compile(r"^(?:\d{1,2}|[a-z])[.)]\s+")
 
 
 class RefusedURLError(URLFetchingError):
@@ -147,6 +151,20 @@ def _title_lines(names: list[str]) -> list[str]:
     return [*(f"{name}," for name in names[:-2]), names[-2], "DAN", names[-1]]
 
 
+def _list_items(text: str) -> list[str]:
+    """The lines of a field printed as a numbered list, without numbers the author typed."""
+    return [_LIST_MARKER.sub("", line, count=1) for line in _lines(text)]
+
+
+def _signature_rows(blocks: list[_PartyBlock]) -> list[list[_PartyBlock]]:
+    """Signature columns, one per party, in rows of at most three so names and NIPs still fit.
+
+    Four parties sign two by two rather than three and one.
+    """
+    per_row = 2 if len(blocks) == 4 else 3
+    return [blocks[start : start + per_row] for start in range(0, len(blocks), per_row)]
+
+
 def _consideration(line: str) -> str:
     """One 'bahwa …;' clause; the word is added unless the author already wrote it."""
     clause = line.rstrip(" ;,.")
@@ -168,7 +186,9 @@ def _party_block(party: Party) -> _PartyBlock:
     )
 
 
-def _context(agreement: Agreement, parties: list[Party], articles: list[Article]) -> dict:
+def _context(
+    agreement: Agreement, parties: list[Party], articles: list[Article]
+) -> dict[str, object]:
     blocks = [_party_block(party) for party in parties]
     subject = " ".join(agreement.subject.split())
     if agreement.signed_on:
@@ -187,12 +207,13 @@ def _context(agreement: Agreement, parties: list[Party], articles: list[Article]
         "all_labels": _join([block.label for block in blocks], "dan"),
         "opening_date": opening_date,
         "signing_place": agreement.signing_place or BLANK,
-        "considerations": [_consideration(line) for line in _lines(agreement.considerations)],
-        "legal_basis": _lines(agreement.legal_basis),
+        "considerations": [_consideration(line) for line in _list_items(agreement.considerations)],
+        "legal_basis": _list_items(agreement.legal_basis),
         "articles": [
             _ArticleBlock(article.number, article.heading, _lines(article.body))
             for article in articles
         ],
+        "signature_rows": _signature_rows(blocks),
         "copies_in_words": terbilang(len(blocks)),
         "copies": len(blocks),
     }

@@ -70,10 +70,10 @@ def _words(n: int) -> list[str]:
 
 
 def ordinal(number: int) -> str:
-    """Indonesian ordinal word: 1 → 'pertama', 2 → 'kedua', 10 → 'kesepuluh'."""
+    """Indonesian ordinal word: 1 → 'pertama', 2 → 'kedua', 10 → 'kesepuluh', 12 → 'kedua belas'."""
     if number < 1:
         raise ValueError(f"ordinal takes a positive number, not {number}")
-    return "pertama" if number == 1 else "ke" + terbilang(number).replace(" ", "")
+    return "pertama" if number == 1 else "ke" + terbilang(number)
 
 
 def pihak_label(order: int) -> str:

@@ -55,8 +55,8 @@ def registry(request: HttpRequest) -> HttpResponse:
             "statuses": [
                 (value, label)
                 for value, label in Agreement.Status.choices
-                if value not in (Agreement.Status.DRAFT, Agreement.Status.DISCUSSION,
-                                 Agreement.Status.READY)
+                if value
+                not in (Agreement.Status.DRAFT, Agreement.Status.DISCUSSION, Agreement.Status.READY)
             ],
         },
     )
@@ -103,9 +103,7 @@ def agreement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     """The agreement as a PDF document, rendered from its current data."""
     agreement = _visible_agreement(request, pk)
     response = HttpResponse(render_agreement_pdf(agreement), content_type="application/pdf")
-    response["Content-Disposition"] = (
-        f'inline; filename="{agreement_pdf_filename(agreement)}"'
-    )
+    response["Content-Disposition"] = f'inline; filename="{agreement_pdf_filename(agreement)}"'
     if not agreement.is_public:
         response["Cache-Control"] = "private, no-store"
     return response

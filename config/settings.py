@@ -17,7 +17,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
 # A placeholder that is only good enough for a developer's machine.
-INSECURE_SECRET_KEY = "django-insecure-development-only-key"
+INSECURE_SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - refused below
 
 
 def _read(name: str, cast, default):
@@ -147,4 +147,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
+    # WeasyPrint narrates every rendering step at INFO.
+    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

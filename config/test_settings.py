@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-never-used-in-production")
 
-from .settings import *  # noqa: E402, F403
+from .settings import *  # noqa: F403
 
 # Hashing passwords with the production hasher costs most of a test's time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

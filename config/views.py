@@ -51,12 +51,16 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at")
     )
     meetings = (
-        Meeting.objects.filter(agreement__in=Agreement.objects.of_institutions(user), date__gte=today)
+        Meeting.objects.filter(
+            agreement__in=Agreement.objects.of_institutions(user), date__gte=today
+        )
         .select_related("agreement", "host")
         .order_by("date", "start_time")
     )
     programmes = (
-        Programme.objects.visible_to(user).select_related("host", "agreement").order_by("-launch_date")
+        Programme.objects.visible_to(user)
+        .select_related("host", "agreement")
+        .order_by("-launch_date")
     )
     return render(
         request,

@@ -86,9 +86,7 @@ class Person(models.Model):
         verbose_name_plural = _("people")
         ordering = ["full_name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["nip"], condition=~Q(nip=""), name="person_nip_unique"
-            ),
+            models.UniqueConstraint(fields=["nip"], condition=~Q(nip=""), name="person_nip_unique"),
         ]
 
     def __str__(self) -> str:

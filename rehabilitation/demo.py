@@ -356,11 +356,14 @@ def _seed_agreement(tally: _Tally, institutions: dict[str, Institution]) -> Agre
             },
         )
     )
+    # The natural key the database enforces: the number PIHAK PERTAMA's registry gave it.
     agreement = tally(
         Agreement.objects.update_or_create(
-            kind=Agreement.Kind.PKS,
-            title=AGREEMENT_TITLE,
+            parties__institution=institutions[_BNNK_BATANG.key],
+            parties__number=_BNNK_BATANG.number,
             defaults={
+                "kind": Agreement.Kind.PKS,
+                "title": AGREEMENT_TITLE,
                 "subject": AGREEMENT_SUBJECT,
                 "status": Agreement.Status.SIGNED,
                 "considerations": STANDARD_CONSIDERATIONS,
@@ -466,9 +469,7 @@ def _seed_programme(
     # Partners see the participants' personal data: only BNNK Batang, which runs the
     # programme with the host, and Rutan Pemalang, which sends participants. Lapas Pekalongan
     # is a party to the PKS but has nobody enrolled here.
-    programme.partners.set(
-        [institutions[_BNNK_BATANG.key], institutions[_RUTAN_PEMALANG.key]]
-    )
+    programme.partners.set([institutions[_BNNK_BATANG.key], institutions[_RUTAN_PEMALANG.key]])
     for spec in _PARTICIPANTS:
         participant = tally(
             Participant.objects.update_or_create(

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _meeting() -> Meeting:
-    host = factories.institution(kind=Institution.Kind.BNNK, name="BNNK Batang")
+    host = factories.institution(kind=Institution.Kind.BNNK)
     return Meeting.objects.create(
         agreement=factories.agreement(host, factories.institution()),
         date=datetime.date(2025, 7, 29),
@@ -57,8 +57,9 @@ def _agreement() -> Agreement:
     )
 
 
-#: One object per admin-registered model. A model registered without a builder here fails
-#: `test_admin_pages_load` with a message, so that no admin page goes untested.
+#: A builder of a new object per admin-registered model, callable repeatedly. A model registered
+#: without a builder here fails the tests below with a message, so that no admin page goes
+#: untested.
 BUILDERS: dict[type[Model], Callable[[], Model]] = {
     Institution: factories.institution,
     Person: factories.person,
@@ -67,7 +68,7 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
     ),
     Membership: lambda: factories.user(institution=factories.institution()).memberships.get(),
     get_user_model(): lambda: factories.user(institution=factories.institution()),
-    Group: lambda: Group.objects.create(name="Operator"),
+    Group: lambda: Group.objects.create(name=f"Operator {Group.objects.count() + 1}"),
     Agreement: _agreement,
     Party: lambda: _agreement().parties.first(),
     Article: lambda: _agreement().articles.first(),
@@ -88,6 +89,18 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
 }
 
 
+#: Parametrizes a test over every model registered in the admin, as registered at collection.
+each_registered_model = pytest.mark.parametrize(
+    "model", list(admin.site._registry), ids=lambda model: model._meta.label
+)
+
+
+def _build(model: type[Model]) -> Model:
+    if model not in BUILDERS:
+        pytest.fail(f"Add a builder for {model._meta.label} to BUILDERS in {__name__}.")
+    return BUILDERS[model]()
+
+
 def _url(model: type[Model], view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
@@ -97,11 +110,9 @@ def test_admin_configuration_passes_system_checks():
     assert checks.run_checks(tags=[checks.Tags.admin]) == []
 
 
-@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
+@each_registered_model
 def test_admin_pages_load(admin_client, model):
-    if model not in BUILDERS:
-        pytest.fail(f"Add a builder for {model._meta.label} to BUILDERS in {__name__}.")
-    obj = BUILDERS[model]()
+    obj = _build(model)
     change_url = _url(model, "change", obj.pk)
 
     changelist = admin_client.get(_url(model, "changelist"))
@@ -166,6 +177,17 @@ def test_agreement_changelist_query_count_does_not_grow_with_rows(admin_client):
     with_ten = _changelist_queries(admin_client, url)
 
     assert with_ten == with_two
+
+
+@each_registered_model
+def test_changelist_query_count_does_not_grow_with_rows(admin_client, model):
+    url = _url(model, "changelist")
+    _build(model)
+    with_one = _changelist_queries(admin_client, url)
+
+    for _ in range(3):
+        _build(model)
+    assert _changelist_queries(admin_client, url) == with_one
 
 
 def _agreement_form(*parties: tuple[int, Institution]) -> dict[str, str]:

@@ -27,7 +27,9 @@ def world():
     )
     draft = factories.agreement(rutan, bnnk, title="PKS Rancangan Rahasia")
     programme = factories.programme(signed, rutan, bnnk, name="Program Rehabilitasi Sosial")
-    inmate = factories.participant(rutan, full_name="Budi Santoso Rahasia", register_number="B.I-77/2025")
+    inmate = factories.participant(
+        rutan, full_name="Budi Santoso Rahasia", register_number="B.I-77/2025"
+    )
     factories.enrolment(inmate, programme)
     return {"rutan": rutan, "bnnk": bnnk, "signed": signed, "draft": draft, "inmate": inmate}
 
@@ -43,10 +45,14 @@ def test_registry_lists_signed_agreements_with_parties_and_status(client, world)
 
 
 def test_registry_search_and_status_filter(client, world):
-    other = factories.agreement(world["rutan"], factories.institution(), status="signed", title="PKS Lain")
+    other = factories.agreement(
+        world["rutan"], factories.institution(), status="signed", title="PKS Lain"
+    )
     page = client.get(reverse("public:registry"), {"q": "Rehabilitasi"}).content.decode()
     assert "PKS Rehabilitasi Sosial" in page and other.title not in page
-    page = client.get(reverse("public:registry"), {"q": other.parties.last().number}).content.decode()
+    page = client.get(
+        reverse("public:registry"), {"q": other.parties.last().number}
+    ).content.decode()
     assert other.title in page and "PKS Rehabilitasi Sosial" not in page
     page = client.get(reverse("public:registry"), {"status": "expired"}).content.decode()
     assert "PKS Rehabilitasi Sosial" not in page

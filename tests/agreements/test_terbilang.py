@@ -31,9 +31,12 @@ from agreements.terbilang import date_in_words, ordinal, pihak_label, terbilang
         (10_000, "sepuluh ribu"),
         (115_000, "seratus lima belas ribu"),
         (1_000_000_000, "satu miliar"),
-        (999_999_999_999, "sembilan ratus sembilan puluh sembilan miliar sembilan ratus "
-         "sembilan puluh sembilan juta sembilan ratus sembilan puluh sembilan ribu "
-         "sembilan ratus sembilan puluh sembilan"),
+        (
+            999_999_999_999,
+            "sembilan ratus sembilan puluh sembilan miliar sembilan ratus "
+            "sembilan puluh sembilan juta sembilan ratus sembilan puluh sembilan ribu "
+            "sembilan ratus sembilan puluh sembilan",
+        ),
     ],
 )
 def test_terbilang_known_values(number: int, words: str) -> None:
@@ -56,6 +59,8 @@ def test_terbilang_refuses_numbers_out_of_range(number: int) -> None:
         (5, "kelima"),
         (10, "kesepuluh"),
         (11, "kesebelas"),
+        (12, "kedua belas"),
+        (20, "kedua puluh"),
     ],
 )
 def test_ordinal(number: int, word: str) -> None:

@@ -34,7 +34,11 @@ class Command(BaseCommand):
                 "load only the data."
             ) from exc
         total = sum(created.values())
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded ({total} new rows; existing ones brought up to date)."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data loaded ({total} new rows; existing ones brought up to date)."
+            )
+        )
         for label, count in sorted(created.items()):
             if count:
                 self.stdout.write(f"  {label}: {count} new")

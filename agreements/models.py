@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import secrets
+import uuid
+from pathlib import Path
 
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
@@ -14,6 +19,27 @@ from institutions import access
 from institutions.models import Institution, Person
 
 from .terbilang import pihak_label
+
+
+class PrivateStorage(FileSystemStorage):
+    """Files under MEDIA_ROOT/private: no URL, served only by views that check access."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def base_location(self):  # read at use, so tests can point MEDIA_ROOT elsewhere
+        return str(Path(settings.MEDIA_ROOT) / "private")
+
+    @property
+    def location(self):
+        return str(Path(self.base_location).resolve())
+
+    def url(self, name):
+        raise NotImplementedError("Private files have no URL; serve them through a view.")
+
+
+private_storage = PrivateStorage()
 
 
 class AgreementQuerySet(models.QuerySet["Agreement"]):
@@ -99,6 +125,8 @@ class Agreement(models.Model):
         Status.TERMINATED,
     )
     PUBLIC_STATUSES = (Status.SIGNED, Status.TERMINATED)
+    #: States in which the text, parties and numbers can still change.
+    EDITABLE_STATUSES = (Status.DRAFT, Status.DISCUSSION, Status.READY)
 
     kind = models.CharField(_("type"), max_length=10, choices=Kind.choices, default=Kind.PKS)
     title = models.CharField(
@@ -109,7 +137,10 @@ class Agreement(models.Model):
         help_text=_("What the agreement is about: the words after TENTANG in the title."),
     )
     status = models.CharField(
-        _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT
+        _("status"),
+        max_length=12,
+        choices=[(status.value, status.label) for status in STORED_STATUSES],
+        default=Status.DRAFT,
     )
     parent = models.ForeignKey(
         "self",
@@ -243,6 +274,16 @@ class Agreement(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.status in self.PUBLIC_STATUSES
+
+    @property
+    def is_editable(self) -> bool:
+        """Whether text, parties and numbers may change: only before signing."""
+        return self.status in self.EDITABLE_STATUSES
+
+    @property
+    def current_scan(self) -> SignedScan | None:
+        """The latest uploaded scan of the signed document, if any."""
+        return self.scans.order_by("-uploaded_at", "-pk").first()
 
 
 class Party(models.Model):
@@ -445,3 +486,159 @@ class SigningEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date:%d-%m-%Y} — {self.venue}"
+
+
+class StatusChange(models.Model):
+    """One move of an agreement through its lifecycle: who, when, from what to what, and why."""
+
+    agreement = models.ForeignKey(
+        Agreement,
+        on_delete=models.CASCADE,
+        related_name="status_changes",
+        verbose_name=_("agreement"),
+    )
+    from_status = models.CharField(_("from"), max_length=12, choices=Agreement.Status.choices)
+    to_status = models.CharField(_("to"), max_length=12, choices=Agreement.Status.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("changed by"),
+    )
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+        ordering = ["agreement", "changed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.agreement}: {self.from_status} → {self.to_status}"
+
+
+def _scan_path(instance: SignedScan, filename: str) -> str:
+    # The stored name is never the uploader's: a random name under the agreement's folder.
+    return f"signed-scans/{instance.agreement_id}/{uuid.uuid4().hex}.pdf"
+
+
+class SignedScan(models.Model):
+    """An uploaded scan of the signed agreement (PDF only), kept outside any public URL."""
+
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.PROTECT, related_name="scans", verbose_name=_("agreement")
+    )
+    file = models.FileField(_("file"), upload_to=_scan_path, storage=private_storage)
+    original_name = models.CharField(_("uploaded file name"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    pages = models.PositiveIntegerField(_("pages"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("signed scan")
+        verbose_name_plural = _("signed scans")
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.agreement} — {self.original_name}"
+
+
+class Notice(models.Model):
+    """A notice e-mail that was sent, so that each event is announced once."""
+
+    class Kind(models.TextChoices):
+        EXPIRING = "expiring", _("Agreement entering its notice period")
+        FOLLOW_UP_OVERDUE = "overdue", _("Follow-up overdue")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    agreement = models.ForeignKey(
+        Agreement,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notices",
+        verbose_name=_("agreement"),
+    )
+    follow_up = models.ForeignKey(
+        FollowUp,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notices",
+        verbose_name=_("follow-up"),
+    )
+    event_date = models.DateField(
+        _("event date"),
+        help_text=_("The day the notice is about: start of the notice period, or the due date."),
+    )
+    recipients = models.TextField(_("recipients"))
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ["-sent_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="expiring", agreement__isnull=False, follow_up__isnull=True)
+                | Q(kind="overdue", follow_up__isnull=False, agreement__isnull=True),
+                name="notice_subject_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "agreement", "event_date"],
+                condition=Q(agreement__isnull=False),
+                name="notice_once_per_agreement_event",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "follow_up", "event_date"],
+                condition=Q(follow_up__isnull=False),
+                name="notice_once_per_follow_up_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — {self.event_date}"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """The secret address of an institution's iCalendar feed of meetings and signings.
+
+    Anyone holding the URL can read the feed (calendar apps cannot log in), so the token is
+    long and random, and an editor can replace it to cut off old copies.
+    """
+
+    institution = models.OneToOneField(
+        Institution,
+        on_delete=models.CASCADE,
+        related_name="calendar_feed",
+        verbose_name=_("institution"),
+    )
+    token = models.CharField(_("token"), max_length=64, unique=True, default=_new_token)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("calendar feed")
+        verbose_name_plural = _("calendar feeds")
+
+    def __str__(self) -> str:
+        return str(self.institution)
+
+    def regenerate(self) -> None:
+        """Replace the token, so that every earlier copy of the URL stops working."""
+        self.token = _new_token()
+        self.created_at = timezone.now()
+        self.save(update_fields=["token", "created_at"])

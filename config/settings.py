@@ -88,6 +88,8 @@ TEMPLATES = [
 DATABASES = {
     "default": _read("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
+if "DATABASE_URL" not in env:
+    VAR_DIR.mkdir(exist_ok=True)  # the default SQLite file lives there
 if not DATABASES["default"].get("ENGINE"):
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL is malformed: use e.g. "
@@ -114,11 +116,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = _read("STATIC_ROOT", env.path, VAR_DIR / "static")
+STATIC_ROOT = Path(_read("STATIC_ROOT", env.str, str(VAR_DIR / "static")))
 
 # Uploaded files (signed scans) hold official documents: they live outside any public URL and
 # are only served through views that check access.
-MEDIA_ROOT = _read("MEDIA_ROOT", env.path, VAR_DIR / "media")
+MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
 
 # Outgoing e-mail from one URL: smtp://user:password@host:587/?tls=True, or consolemail://
 _email = _read("EMAIL_URL", env.email_url, "consolemail://" if DEBUG else "smtp://localhost:25")

@@ -15,6 +15,7 @@ staff_patterns = (
 
 urlpatterns = [
     path("", include("agreements.urls")),
+    path("", include("agreements.staff_urls")),
     path("staff/", include(staff_patterns)),
     path("staff/", include("rehabilitation.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

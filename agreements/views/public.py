@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from institutions import access
 
-from .models import Agreement, Party
-from .pdf import agreement_pdf_filename, render_agreement_pdf
+from ..models import Agreement, Party
+from ..pdf import agreement_pdf_filename, render_agreement_pdf
 
 REGISTRY_PAGE_SIZE = 25
 

@@ -1,0 +1,5 @@
+"""Staff views: meetings."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Staff views: staff."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -122,6 +122,11 @@ STATIC_ROOT = Path(_read("STATIC_ROOT", env.str, str(VAR_DIR / "static")))
 # are only served through views that check access.
 MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
 
+#: The largest signed scan accepted, in megabytes.
+SIGNED_SCAN_MAX_MB: int = _read("SIGNED_SCAN_MAX_MB", env.int, 20)
+#: The site's address as users reach it, for links in e-mails and calendar entries.
+SITE_URL: str = _read("SITE_URL", env.str, "http://127.0.0.1:8000").rstrip("/")
+
 # Outgoing e-mail from one URL: smtp://user:password@host:587/?tls=True, or consolemail://
 _email = _read("EMAIL_URL", env.email_url, "consolemail://" if DEBUG else "smtp://localhost:25")
 _smtp_options = {

@@ -8,7 +8,7 @@ UV := $(shell if uv --version >/dev/null 2>&1; then echo uv; else echo python3 -
 # No interpreter downloads: use the Python this machine has (3.13 if present, else python3).
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: run test install lint format migrate seed clean uv
+.PHONY: run test install lint format messages clean uv
 
 run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
 	@mkdir -p var
@@ -22,6 +22,10 @@ test: install ## Run the whole test suite (DATABASE_URL picks the database)
 lint: install ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+messages: install ## Refresh the Indonesian catalogue from the code and compile it
+	DEBUG=on $(VENV)/bin/python manage.py makemessages -l id --ignore=.venv --ignore=var --ignore=tests --no-obsolete
+	DEBUG=on $(VENV)/bin/python manage.py compilemessages -l id --ignore=.venv
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -82,7 +82,7 @@ def test_account_without_institution_gets_an_explanation(client):
     client.force_login(factories.user())
     response = client.get(reverse("staff:home"))
     assert response.status_code == 403
-    assert "not linked to any institution" in response.content.decode()
+    assert "belum terhubung dengan instansi" in response.content.decode()
 
 
 def test_home_shows_own_agreements_meetings_and_programmes(client, world):

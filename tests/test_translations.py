@@ -59,10 +59,20 @@ def test_compiled_catalogue_matches_the_source():
             assert compiled.gettext(message) == entry["msgstr"], message
 
 
-def test_pages_are_indonesian_by_default_and_english_on_request(client, db):
+def test_pages_are_indonesian_even_for_an_english_browser(client, db):
     assert "Registri publik" in client.get(reverse("public:registry")).content.decode()
-    english = client.get(reverse("public:registry"), headers={"accept-language": "en"})
-    assert "Public registry" in english.content.decode()
+    response = client.get(reverse("public:registry"), headers={"accept-language": "en-US,en"})
+    assert "Registri publik" in response.content.decode()
+    assert response["Content-Language"] == "id"
+
+
+def test_english_when_chosen(client, db):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.get(reverse("public:registry"))
+    assert "Public registry" in response.content.decode()
+    assert response["Content-Language"] == "en"
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "xx"
+    assert "Registri publik" in client.get(reverse("public:registry")).content.decode()
 
 
 @override_settings(LANGUAGE_CODE="id")

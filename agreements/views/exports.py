@@ -1,5 +1,194 @@
-"""Staff views: exports."""
+"""Staff list of agreements (search, filters, pages) and its CSV and Excel exports.
 
-from django.urls import path  # noqa: F401
+Both go through `agreements.filters.filter_agreements`, so an export holds exactly the
+agreements the list shows with the same filters, all pages at once.
+"""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from collections.abc import Iterable, Iterator
+
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from institutions import access
+
+from ..filters import filter_agreements
+from ..models import Agreement, AgreementQuerySet, Party
+
+LIST_PAGE_SIZE = 50
+EXPORT_FORMATS = ("csv", "xlsx")
+#: A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _with_parties(agreements: AgreementQuerySet) -> AgreementQuerySet:
+    return agreements.prefetch_related(
+        Prefetch(
+            "parties",
+            queryset=Party.objects.select_related("institution").order_by("order"),
+        )
+    )
+
+
+def _detail_url_name() -> str:
+    """The staff agreement page once it exists, the public page until then."""
+    try:
+        reverse("agreements:detail", args=[1])
+    except NoReverseMatch:
+        return "public:agreement"
+    return "agreements:detail"
+
+
+@require_GET
+@access.staff_required
+def agreement_list(request: HttpRequest) -> HttpResponse:
+    """The agreements of the user's institutions, searchable and filtered, 50 a page."""
+    form, agreements = filter_agreements(request.user, request.GET)
+    page = Paginator(_with_parties(agreements), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "agreements/list.html",
+        {"form": form, "page": page, "detail_url_name": _detail_url_name()},
+    )
+
+
+# --- Exports -------------------------------------------------------------------------------
+
+
+def _headers() -> list[str]:
+    return [
+        _("No"),
+        _("Title"),
+        _("Type"),
+        _("Subject"),
+        _("Parties"),
+        _("Numbers"),
+        _("Status"),
+        _("Signed on"),
+        _("Effective"),
+        _("End date"),
+        _("Term (months)"),
+    ]
+
+
+#: Column widths of the Excel sheet, in characters, in the order of `_headers()`.
+XLSX_WIDTHS = (6, 40, 22, 50, 40, 60, 14, 12, 12, 12, 10)
+#: Columns (0-based) holding dates.
+DATE_COLUMNS = (7, 8, 9)
+
+
+def export_rows(agreements: Iterable[Agreement]) -> Iterator[list]:
+    """One row per agreement, in `_headers()` order, with dates as dates and numbers as
+    numbers (each writer formats them its own way)."""
+    for number, agreement in enumerate(agreements, start=1):
+        parties = list(agreement.parties.all())
+        yield [
+            number,
+            agreement.title,
+            agreement.get_kind_display(),
+            agreement.subject,
+            "; ".join(party.institution.display_name for party in parties),
+            "; ".join(
+                f"{party.institution.display_name}: {party.number}"
+                for party in parties
+                if party.number
+            ),
+            agreement.get_current_status_display(),
+            agreement.signed_on,
+            agreement.effective_date,
+            agreement.end_date,
+            agreement.term_months,
+        ]
+
+
+def neutralise(value: str) -> str:
+    """A text cell made safe to open in a spreadsheet: one that would start a formula gets a
+    leading quote, which spreadsheets show as text."""
+    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
+
+
+def _csv_cell(value) -> str | int:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return neutralise(value)
+    return value
+
+
+def render_csv(agreements: Iterable[Agreement]) -> bytes:
+    """The agreements as CSV in UTF-8 with a byte-order mark, so that Excel reads the
+    Indonesian text right."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_headers())
+    for row in export_rows(agreements):
+        writer.writerow([_csv_cell(value) for value in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def render_xlsx(agreements: Iterable[Agreement]) -> bytes:
+    """The agreements as an Excel workbook: bold frozen header, set widths, real dates."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("Agreements")[:31]
+    sheet.append(_headers())
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for index, width in enumerate(XLSX_WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    for row_number, row in enumerate(export_rows(agreements), start=2):
+        for column, value in enumerate(row, start=1):
+            cell = sheet.cell(row=row_number, column=column, value=value)
+            if isinstance(value, str):
+                # openpyxl stores a text starting with "=" as a formula; force plain text.
+                cell.data_type = "s"
+            elif column - 1 in DATE_COLUMNS and value is not None:
+                cell.number_format = "DD-MM-YYYY"
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+RENDERERS = {"csv": render_csv, "xlsx": render_xlsx}
+
+
+@require_GET
+@access.staff_required
+def agreement_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The filtered list, every row, as CSV or Excel (`fmt`); any other format is 404."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404(_("No such export format."))
+    today = timezone.localdate()
+    _form, agreements = filter_agreements(request.user, request.GET, today=today)
+    content = RENDERERS[fmt](_with_parties(agreements).iterator(chunk_size=500))
+    response = HttpResponse(content, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="daftar-pks-{today:%Y-%m-%d}.{fmt}"'
+    # Drafts are internal: no shared cache may keep a copy.
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+urlpatterns: list = [
+    path("staff/agreements/", agreement_list, name="list"),
+    path("staff/agreements/export.<str:fmt>", agreement_export, name="export"),
+]

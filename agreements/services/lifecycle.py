@@ -1,11 +1,48 @@
-"""Lifecycle moves of agreements: each one a function, in a transaction, recorded."""
+"""Lifecycle moves of agreements: each one a function, in a transaction, recorded.
+
+The moves people make:
+
+    draft ──► discussion ──► ready ──► signed ──► terminated
+                   ▲           │
+                   └───────────┘  (back to discussion, with a reason)
+
+Once signed, whether an agreement is active, expiring or expired follows from its dates
+(`Agreement.current_status`); nobody moves it there. A signed agreement's text, parties and
+numbers never change again: it is amended by an addendum (an agreement of its own) or
+continued by a renewal (a new agreement that `renews` it).
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+import calendar
+import datetime
+from collections.abc import Iterable, Sequence
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import Agreement
+from institutions.models import Institution
+
+from .. import selectors
+from ..models import Agreement, Article, Party, SigningEvent, StatusChange
+from ..standard_articles import (
+    STANDARD_CONSIDERATIONS,
+    STANDARD_LEGAL_BASIS,
+    add_standard_articles,
+)
+
+Status = Agreement.Status
+
+#: The moves a person may make with `agreement_move`, from → allowed targets.
+MANUAL_MOVES: dict[str, tuple[str, ...]] = {
+    Status.DRAFT: (Status.DISCUSSION,),
+    Status.DISCUSSION: (Status.READY,),
+    Status.READY: (Status.DISCUSSION,),
+}
+#: Moving back needs a reason: the others may read why the text was reopened.
+MOVES_NEEDING_A_REASON = {(Status.READY, Status.DISCUSSION)}
 
 
 def ensure_editable(agreement: Agreement) -> None:
@@ -21,3 +58,372 @@ def ensure_editable(agreement: Agreement) -> None:
             ),
             code="signed",
         )
+
+
+def _ensure_may_edit(user, agreement: Agreement) -> None:
+    if not selectors.may_edit(user, agreement):
+        raise PermissionDenied(_("You may view this agreement but not change it."))
+
+
+def _record(agreement: Agreement, *, user, to_status: str, reason: str = "") -> StatusChange:
+    change = StatusChange.objects.create(
+        agreement=agreement,
+        from_status=agreement.status,
+        to_status=to_status,
+        changed_by=user,
+        reason=reason,
+    )
+    agreement.status = to_status
+    return change
+
+
+def _add_months(day: datetime.date, months: int) -> datetime.date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
+
+
+def end_of_term(start: datetime.date, months: int) -> datetime.date:
+    """The last day of a term of `months` starting on `start` (4 Aug 2025 + 24 → 3 Aug 2027)."""
+    return _add_months(start, months) - datetime.timedelta(days=1)
+
+
+@transaction.atomic
+def agreement_create(
+    *,
+    user,
+    title: str,
+    subject: str,
+    institutions: Sequence[Institution],
+    kind: str = Agreement.Kind.PKS,
+    term_months: int | None = None,
+    notice_days: int = 90,
+) -> Agreement:
+    """Start a draft between `institutions` (in party order) with the standard articles.
+
+    The user must be an editor or administrator of one of the institutions, so that nobody
+    starts agreements in other institutions' names.
+    """
+    unique = list(dict.fromkeys(institutions))
+    if len(unique) != len(institutions):
+        raise ValidationError(_("The same institution cannot be a party twice."), code="twice")
+    if len(unique) < 2:
+        raise ValidationError(_("An agreement needs at least two parties."), code="parties")
+    agreement = Agreement(
+        kind=kind,
+        title=title,
+        subject=subject,
+        term_months=term_months,
+        notice_days=notice_days,
+        considerations=STANDARD_CONSIDERATIONS,
+        legal_basis=STANDARD_LEGAL_BASIS,
+    )
+    agreement.full_clean()
+    agreement.save()
+    Party.objects.bulk_create(
+        Party(agreement=agreement, institution=institution, order=order)
+        for order, institution in enumerate(unique, start=1)
+    )
+    _ensure_may_edit(user, agreement)
+    add_standard_articles(agreement)
+    StatusChange.objects.create(
+        agreement=agreement,
+        from_status=Status.DRAFT,
+        to_status=Status.DRAFT,
+        changed_by=user,
+        reason=_("Created"),
+    )
+    return agreement
+
+
+@transaction.atomic
+def agreement_update(*, agreement: Agreement, user, **fields) -> Agreement:
+    """Change the details of an unsigned agreement (title, subject, term, dates, …)."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    ensure_editable(agreement)
+    for name, value in fields.items():
+        setattr(agreement, name, value)
+    agreement.full_clean()
+    agreement.save()
+    return agreement
+
+
+@transaction.atomic
+def parties_replace(*, agreement: Agreement, user, parties: Iterable[dict]) -> list[Party]:
+    """Replace the parties of an unsigned agreement, in the order given.
+
+    Each item holds `institution`, and optionally `number`, `signatory` and
+    `signatory_position`. The same institution twice, fewer than two parties, or a number
+    that institution already gave another agreement are refused.
+    """
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    ensure_editable(agreement)
+    rows = list(parties)
+    institutions = [row["institution"] for row in rows]
+    if len(set(institutions)) != len(institutions):
+        raise ValidationError(_("The same institution cannot be a party twice."), code="twice")
+    if len(rows) < 2:
+        raise ValidationError(_("An agreement needs at least two parties."), code="parties")
+    for row in rows:
+        number = (row.get("number") or "").strip()
+        if (
+            number
+            and Party.objects.filter(institution=row["institution"], number=number)
+            .exclude(agreement=agreement)
+            .exists()
+        ):
+            raise ValidationError(
+                _("%(institution)s already gave the number %(number)s to another agreement.")
+                % {"institution": row["institution"], "number": number},
+                code="number_taken",
+            )
+    agreement.parties.all().delete()
+    made = Party.objects.bulk_create(
+        Party(
+            agreement=agreement,
+            institution=row["institution"],
+            order=order,
+            number=(row.get("number") or "").strip(),
+            signatory=row.get("signatory"),
+            signatory_position=(row.get("signatory_position") or "").strip(),
+        )
+        for order, row in enumerate(rows, start=1)
+    )
+    # Whoever replaced the parties must still be allowed to edit: no locking oneself out.
+    agreement = Agreement.objects.get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    return made
+
+
+@transaction.atomic
+def articles_replace(*, agreement: Agreement, user, articles: Iterable[dict]) -> list[Article]:
+    """Replace the articles of an unsigned agreement, numbered 1… in the order given."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    ensure_editable(agreement)
+    agreement.articles.all().delete()
+    return Article.objects.bulk_create(
+        Article(agreement=agreement, number=number, heading=row["heading"], body=row["body"])
+        for number, row in enumerate(articles, start=1)
+    )
+
+
+def _ready_problems(agreement: Agreement) -> list[str]:
+    problems = []
+    if agreement.parties.count() < 2:
+        problems.append(_("An agreement needs at least two parties."))
+    if not agreement.articles.exists():
+        problems.append(_("The agreement has no articles."))
+    return problems
+
+
+def _signing_problems(agreement: Agreement) -> list[str]:
+    problems = _ready_problems(agreement)
+    for party in agreement.parties.select_related("institution", "signatory"):
+        if not party.number:
+            problems.append(
+                _("%(party)s (%(institution)s) has no agreement number.")
+                % {"party": party.label, "institution": party.institution}
+            )
+        if party.signatory is None or not party.signatory_position:
+            problems.append(
+                _("%(party)s (%(institution)s) has no signatory and position.")
+                % {"party": party.label, "institution": party.institution}
+            )
+    return problems
+
+
+@transaction.atomic
+def agreement_move(*, agreement: Agreement, user, to_status: str, reason: str = "") -> Agreement:
+    """Move an agreement along its lifecycle by hand (see `MANUAL_MOVES`)."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    if to_status not in MANUAL_MOVES.get(agreement.status, ()):
+        raise ValidationError(
+            _("An agreement that is %(current)s cannot be moved to %(target)s.")
+            % {
+                "current": Status(agreement.status).label,
+                "target": Status(to_status).label if to_status in Status.values else to_status,
+            },
+            code="not_allowed",
+        )
+    reason = reason.strip()
+    if (agreement.status, to_status) in MOVES_NEEDING_A_REASON and not reason:
+        raise ValidationError(_("Say why the agreement goes back to discussion."), code="reason")
+    if to_status == Status.READY and (problems := _ready_problems(agreement)):
+        raise ValidationError(problems, code="not_ready")
+    _record(agreement, user=user, to_status=to_status, reason=reason)
+    agreement.save(update_fields=["status", "updated_at"])
+    return agreement
+
+
+def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
+    if agreement.status != Status.READY:
+        raise ValidationError(
+            _("%(agreement)s is not ready for signing.") % {"agreement": agreement.title},
+            code="not_ready",
+        )
+    if problems := _signing_problems(agreement):
+        raise ValidationError(
+            [f"{agreement.title}: {problem}" for problem in problems], code="incomplete"
+        )
+    _record(agreement, user=user, to_status=Status.SIGNED, reason=str(event))
+    agreement.signed_on = event.date
+    agreement.signing_place = agreement.signing_place or event.venue
+    agreement.signing_event = event
+    if agreement.effective_date is None:
+        agreement.effective_date = event.date
+    if agreement.end_date is None and agreement.term_months:
+        agreement.end_date = end_of_term(agreement.effective_date, agreement.term_months)
+    agreement.full_clean()
+    agreement.save()
+
+
+@transaction.atomic
+def signing_event_record(
+    *,
+    user,
+    date: datetime.date,
+    venue: str,
+    host: Institution,
+    agreements: Sequence[Agreement],
+    start_time: datetime.time | None = None,
+    notes: str = "",
+) -> SigningEvent:
+    """Record a signing ceremony and sign every agreement in it, all or none.
+
+    Each agreement must be ready for signing, with every party's number, signatory and
+    position, and the user must be an editor or administrator of one of its parties.
+    """
+    if not agreements:
+        raise ValidationError(_("Choose at least one agreement to sign."), code="empty")
+    if date > timezone.localdate():
+        raise ValidationError(_("A signing cannot be recorded before it happens."), code="future")
+    locked = list(Agreement.objects.select_for_update().filter(pk__in=[a.pk for a in agreements]))
+    for agreement in locked:
+        _ensure_may_edit(user, agreement)
+    event = SigningEvent.objects.create(
+        date=date, start_time=start_time, venue=venue, host=host, notes=notes
+    )
+    problems: list[str] = []
+    for agreement in locked:
+        try:
+            _sign(agreement, user=user, event=event)
+        except ValidationError as error:
+            problems.extend(error.messages)
+    if problems:
+        raise ValidationError(problems, code="incomplete")
+    return event
+
+
+@transaction.atomic
+def agreement_terminate(
+    *, agreement: Agreement, user, date: datetime.date, reason: str
+) -> Agreement:
+    """End a signed agreement early, from `date`, for `reason`."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    if agreement.status != Status.SIGNED:
+        raise ValidationError(_("Only a signed agreement can be terminated."), code="not_signed")
+    if not reason.strip():
+        raise ValidationError(_("Say why the agreement is terminated."), code="reason")
+    if date < agreement.signed_on:
+        raise ValidationError(
+            _("The termination date cannot be before the signing date."), code="date"
+        )
+    if agreement.end_date and date > agreement.end_date:
+        raise ValidationError(
+            _("The agreement already ends on %(end)s.") % {"end": agreement.end_date},
+            code="date",
+        )
+    _record(agreement, user=user, to_status=Status.TERMINATED, reason=reason.strip())
+    agreement.terminated_on = date
+    agreement.termination_reason = reason.strip()
+    agreement.save()
+    return agreement
+
+
+def _copy_parties(source: Agreement, target: Agreement) -> None:
+    # The new document gets new numbers from each registry and is signed anew.
+    Party.objects.bulk_create(
+        Party(agreement=target, institution=party.institution, order=party.order)
+        for party in source.parties.all()
+    )
+
+
+@transaction.atomic
+def addendum_create(*, parent: Agreement, user, title: str, subject: str) -> Agreement:
+    """Start an addendum to a signed agreement, between the same parties.
+
+    The addendum is an agreement of its own: it goes through discussion and signing, and
+    is listed on the agreement it amends.
+    """
+    parent = Agreement.objects.select_for_update().get(pk=parent.pk)
+    _ensure_may_edit(user, parent)
+    if parent.status != Status.SIGNED:
+        raise ValidationError(
+            _("Only a signed agreement in force can be amended."), code="not_signed"
+        )
+    addendum = Agreement(
+        kind=Agreement.Kind.ADDENDUM,
+        parent=parent,
+        title=title,
+        subject=subject,
+        legal_basis=parent.legal_basis,
+        notice_days=parent.notice_days,
+    )
+    addendum.full_clean()
+    addendum.save()
+    _copy_parties(parent, addendum)
+    StatusChange.objects.create(
+        agreement=addendum,
+        from_status=Status.DRAFT,
+        to_status=Status.DRAFT,
+        changed_by=user,
+        reason=_("Addendum to %(title)s") % {"title": parent.title},
+    )
+    return addendum
+
+
+@transaction.atomic
+def agreement_renew(*, agreement: Agreement, user) -> Agreement:
+    """Start the renewal (perpanjangan) of a signed agreement: a new draft with the same
+    parties, text and term, linked to the one it continues."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    if agreement.status != Status.SIGNED:
+        raise ValidationError(_("Only a signed agreement can be renewed."), code="not_signed")
+    if Agreement.objects.filter(renews=agreement).exists():
+        raise ValidationError(_("This agreement already has a renewal."), code="renewed")
+    renewal = Agreement(
+        kind=agreement.kind if agreement.kind != Agreement.Kind.ADDENDUM else Agreement.Kind.PKS,
+        renews=agreement,
+        title=agreement.title,
+        subject=agreement.subject,
+        considerations=agreement.considerations,
+        legal_basis=agreement.legal_basis,
+        term_months=agreement.term_months,
+        notice_days=agreement.notice_days,
+        effective_date=(
+            agreement.end_date + datetime.timedelta(days=1) if agreement.end_date else None
+        ),
+    )
+    renewal.full_clean()
+    renewal.save()
+    _copy_parties(agreement, renewal)
+    Article.objects.bulk_create(
+        Article(agreement=renewal, number=a.number, heading=a.heading, body=a.body)
+        for a in agreement.articles.all()
+    )
+    StatusChange.objects.create(
+        agreement=renewal,
+        from_status=Status.DRAFT,
+        to_status=Status.DRAFT,
+        changed_by=user,
+        reason=_("Renewal of %(title)s") % {"title": agreement.title},
+    )
+    return renewal

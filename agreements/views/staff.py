@@ -1,5 +1,330 @@
-"""Staff views: staff."""
+"""Staff pages to run an agreement from first draft to signing, termination, addendum and
+renewal. Every change goes through `agreements.services.lifecycle`."""
 
-from django.urls import path  # noqa: F401
+from __future__ import annotations
 
-urlpatterns: list = []
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from institutions import access
+
+from .. import selectors
+from ..forms.agreements import (
+    AddendumForm,
+    AgreementCreateForm,
+    AgreementDetailsForm,
+    ArticleFormSet,
+    MoveForm,
+    PartyFormSet,
+    SigningEventForm,
+    TerminateForm,
+)
+from ..models import Agreement, Party, SigningEvent, StatusChange
+from ..services import lifecycle
+
+Status = Agreement.Status
+
+
+def _with_parties():
+    return Agreement.objects.prefetch_related(
+        Prefetch(
+            "parties",
+            queryset=Party.objects.select_related("institution", "signatory").order_by("order"),
+        )
+    )
+
+
+def _refuse_if_signed(request: HttpRequest, agreement: Agreement) -> HttpResponse | None:
+    """Send the user back to the agreement with the reason when it can no longer change."""
+    try:
+        lifecycle.ensure_editable(agreement)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("agreements:detail", agreement.pk)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def agreement_create(request: HttpRequest) -> HttpResponse:
+    """Start a draft with the standard articles."""
+    form = AgreementCreateForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            agreement = lifecycle.agreement_create(
+                user=request.user,
+                kind=form.cleaned_data["kind"],
+                title=form.cleaned_data["title"],
+                subject=form.cleaned_data["subject"],
+                institutions=form.cleaned_data["institutions"],
+                term_months=form.cleaned_data["term_months"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Draft created with the standard articles."))
+            return redirect("agreements:detail", agreement.pk)
+    return render(request, "agreements/staff/create.html", {"form": form})
+
+
+@require_GET
+@access.staff_required
+def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The working page of one agreement for the parties' staff."""
+    agreement = selectors.get_agreement_for_user(
+        request.user,
+        pk,
+        queryset=_with_parties().select_related("parent", "renews", "signing_event"),
+    )
+    history = StatusChange.objects.filter(agreement=agreement).select_related("changed_by")
+    return render(
+        request,
+        "agreements/staff/detail.html",
+        {
+            "agreement": agreement,
+            "may_edit": selectors.may_edit(request.user, agreement),
+            "moves": [
+                Status(target) for target in lifecycle.MANUAL_MOVES.get(agreement.status, ())
+            ],
+            "history": history,
+            "addenda": agreement.addenda.order_by("created_at"),
+            "renewal": Agreement.objects.filter(renews=agreement).first(),
+            "articles": agreement.articles.all(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change the details of an unsigned agreement."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    if refused := _refuse_if_signed(request, agreement):
+        return refused
+    form = AgreementDetailsForm(request.POST or None, instance=agreement)
+    if request.method == "POST" and form.is_valid():
+        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            lifecycle.agreement_update(agreement=agreement, user=request.user, **fields)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("agreements:detail", agreement.pk)
+    return render(request, "agreements/staff/edit.html", {"agreement": agreement, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set the parties, their order, numbers and signatories."""
+    agreement = selectors.get_agreement_for_user(
+        request.user, pk, write=True, queryset=_with_parties()
+    )
+    if refused := _refuse_if_signed(request, agreement):
+        return refused
+    initial = [
+        {
+            "institution": party.institution,
+            "number": party.number,
+            "signatory": party.signatory,
+            "signatory_position": party.signatory_position,
+        }
+        for party in agreement.parties.all()
+    ]
+    formset = PartyFormSet(request.POST or None, initial=initial, prefix="parties")
+    if request.method == "POST" and formset.is_valid():
+        rows = [
+            form.cleaned_data
+            for form in formset.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        try:
+            lifecycle.parties_replace(agreement=agreement, user=request.user, parties=rows)
+        except (ValidationError, PermissionDenied) as error:
+            formset._non_form_errors = formset.error_class(getattr(error, "messages", [str(error)]))
+        else:
+            messages.success(request, _("Parties saved."))
+            return redirect("agreements:detail", agreement.pk)
+    return render(
+        request, "agreements/staff/parties.html", {"agreement": agreement, "formset": formset}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def agreement_articles(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit the articles; they are numbered in the order shown."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    if refused := _refuse_if_signed(request, agreement):
+        return refused
+    initial = [{"heading": a.heading, "body": a.body} for a in agreement.articles.all()]
+    formset = ArticleFormSet(request.POST or None, initial=initial, prefix="articles")
+    if request.method == "POST" and formset.is_valid():
+        rows = [
+            form.cleaned_data
+            for form in formset.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        try:
+            lifecycle.articles_replace(agreement=agreement, user=request.user, articles=rows)
+        except ValidationError as error:
+            formset._non_form_errors = formset.error_class(error.messages)
+        else:
+            messages.success(request, _("Articles saved."))
+            return redirect("agreements:detail", agreement.pk)
+    return render(
+        request, "agreements/staff/articles.html", {"agreement": agreement, "formset": formset}
+    )
+
+
+@require_POST
+@access.staff_required
+def agreement_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move the agreement to discussion, ready for signing, or back to discussion."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("That move is not possible."))
+        return redirect("agreements:detail", agreement.pk)
+    try:
+        lifecycle.agreement_move(
+            agreement=agreement,
+            user=request.user,
+            to_status=form.cleaned_data["to_status"],
+            reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Status changed."))
+    return redirect("agreements:detail", agreement.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def agreement_terminate(request: HttpRequest, pk: int) -> HttpResponse:
+    """End a signed agreement early, with a date and a reason."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    form = TerminateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lifecycle.agreement_terminate(
+                agreement=agreement,
+                user=request.user,
+                date=form.cleaned_data["date"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("The agreement has been terminated."))
+            return redirect("agreements:detail", agreement.pk)
+    return render(
+        request, "agreements/staff/terminate.html", {"agreement": agreement, "form": form}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def agreement_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start an addendum to a signed agreement."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    form = AddendumForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            addendum = lifecycle.addendum_create(
+                parent=agreement,
+                user=request.user,
+                title=form.cleaned_data["title"],
+                subject=form.cleaned_data["subject"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Addendum started. Write the articles it changes."))
+            return redirect("agreements:detail", addendum.pk)
+    return render(request, "agreements/staff/addendum.html", {"agreement": agreement, "form": form})
+
+
+@require_POST
+@access.staff_required
+def agreement_renew(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start the renewal of a signed agreement as a new draft."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    try:
+        renewal = lifecycle.agreement_renew(agreement=agreement, user=request.user)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return redirect("agreements:detail", agreement.pk)
+    messages.success(request, _("Renewal started as a new draft."))
+    return redirect("agreements:detail", renewal.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def signing_create(request: HttpRequest) -> HttpResponse:
+    """Record a signing ceremony: every agreement chosen becomes signed on its date."""
+    form = SigningEventForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            event = lifecycle.signing_event_record(
+                user=request.user,
+                date=data["date"],
+                start_time=data["start_time"],
+                venue=data["venue"],
+                host=data["host"],
+                notes=data["notes"],
+                agreements=list(data["agreements"]),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Signing recorded."))
+            return redirect("agreements:signing_detail", event.pk)
+    return render(request, "agreements/staff/signing_form.html", {"form": form})
+
+
+@require_GET
+@access.staff_required
+def signing_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A signing event and the agreements signed in it (those the user may see)."""
+    visible = Agreement.objects.of_institutions(request.user)
+    event = get_object_or_404(
+        SigningEvent.objects.select_related("host").filter(agreements__in=visible).distinct(),
+        pk=pk,
+    )
+    return render(
+        request,
+        "agreements/staff/signing_detail.html",
+        {
+            "event": event,
+            "agreements": visible.filter(signing_event=event).prefetch_related(
+                "parties__institution"
+            ),
+        },
+    )
+
+
+urlpatterns = [
+    path("staff/agreements/new/", agreement_create, name="create"),
+    path("staff/agreements/<int:pk>/", agreement_detail, name="detail"),
+    path("staff/agreements/<int:pk>/edit/", agreement_edit, name="edit"),
+    path("staff/agreements/<int:pk>/parties/", agreement_parties, name="parties"),
+    path("staff/agreements/<int:pk>/articles/", agreement_articles, name="articles"),
+    path("staff/agreements/<int:pk>/move/", agreement_move, name="move"),
+    path("staff/agreements/<int:pk>/terminate/", agreement_terminate, name="terminate"),
+    path("staff/agreements/<int:pk>/addendum/", agreement_addendum, name="addendum"),
+    path("staff/agreements/<int:pk>/renew/", agreement_renew, name="renew"),
+    path("staff/signings/new/", signing_create, name="signing_create"),
+    path("staff/signings/<int:pk>/", signing_detail, name="signing_detail"),
+]

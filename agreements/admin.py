@@ -7,10 +7,25 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Agreement, Article, Attendee, FollowUp, Meeting, Party, SigningEvent
+from .models import (
+    Agreement,
+    Article,
+    Attendee,
+    CalendarFeed,
+    FollowUp,
+    Meeting,
+    Notice,
+    Party,
+    SignedScan,
+    SigningEvent,
+    StatusChange,
+)
 
 
 class StoredStatusFilter(admin.SimpleListFilter):
@@ -60,7 +75,25 @@ class SignedYearFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PartyInline(admin.TabularInline):
+def _editable(agreement: Agreement | None) -> bool:
+    """Whether the agreement (if any) still allows changes to its text, parties and numbers."""
+    return agreement is None or agreement.is_editable
+
+
+class LockedWhenSignedInline:
+    """Inline rows of a signed agreement are shown read-only: it is changed by an addendum."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Agreement | None = None) -> bool:
+        return _editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Agreement | None = None) -> bool:
+        return _editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Agreement | None = None) -> bool:
+        return _editable(obj) and super().has_delete_permission(request, obj)
+
+
+class PartyInline(LockedWhenSignedInline, admin.TabularInline):
     model = Party
     fields = ["order", "institution", "number", "signatory", "signatory_position"]
     autocomplete_fields = ["institution", "signatory"]
@@ -74,7 +107,7 @@ class PartyInline(admin.TabularInline):
         return super().get_queryset(request).select_related("institution", "signatory")
 
 
-class ArticleInline(admin.StackedInline):
+class ArticleInline(LockedWhenSignedInline, admin.StackedInline):
     model = Article
     fields = ["number", "heading", "body"]
     ordering = ["number"]
@@ -125,10 +158,41 @@ class AgreementAdmin(admin.ModelAdmin):
         )
 
     def formfield_for_choice_field(self, db_field, request: HttpRequest, **kwargs: Any):
-        # Active, expiring and expired follow from the calendar; nobody sets them by hand.
+        # Signing and termination happen through the lifecycle services, which check and
+        # record them; active, expiring and expired follow from the calendar.
         if db_field.name == "status":
-            kwargs["choices"] = [(s.value, s.label) for s in Agreement.STORED_STATUSES]
+            kwargs["choices"] = [(s.value, s.label) for s in Agreement.EDITABLE_STATUSES]
         return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Agreement | None = None) -> bool:
+        # A signed agreement is shown read-only: it is changed by an addendum, and terminated
+        # on the staff page, which records why.
+        return _editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Agreement | None = None) -> bool:
+        # A signed agreement is a legal record: it stays, terminated or expired.
+        return _editable(obj) and super().has_delete_permission(request, obj)
+
+    def get_actions(
+        self,
+        request: HttpRequest,
+        action_location: admin.ActionLocation = admin.ActionLocation.CHANGE_LIST,
+    ) -> dict[str, Any]:
+        # Bulk delete would not ask about each agreement; delete drafts one at a time.
+        actions = super().get_actions(request, action_location=action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: Agreement, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:
+            StatusChange.objects.create(
+                agreement=obj,
+                from_status=form.initial["status"],
+                to_status=obj.status,
+                changed_by=request.user,
+                reason=gettext("Changed in the administration"),
+            )
 
     @admin.display(description=_("current status"), ordering="current_status")
     def current_status_display(self, obj: Agreement) -> str:
@@ -139,8 +203,37 @@ class AgreementAdmin(admin.ModelAdmin):
         return ", ".join(party.institution.display_name for party in obj.parties.all())
 
 
+class LockedWhenSignedAdmin(admin.ModelAdmin):
+    """Rows of a signed agreement can be read, not changed or deleted; new rows can only be
+    added to agreements that are not signed."""
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return (obj is None or obj.agreement.is_editable) and super().has_change_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return (obj is None or obj.agreement.is_editable) and super().has_delete_permission(
+            request, obj
+        )
+
+    def get_actions(
+        self,
+        request: HttpRequest,
+        action_location: admin.ActionLocation = admin.ActionLocation.CHANGE_LIST,
+    ) -> dict[str, Any]:
+        actions = super().get_actions(request, action_location=action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "agreement":
+            kwargs["queryset"] = Agreement.objects.filter(status__in=Agreement.EDITABLE_STATUSES)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(Party)
-class PartyAdmin(admin.ModelAdmin):
+class PartyAdmin(LockedWhenSignedAdmin):
     list_display = ["agreement", "order", "institution", "number", "signatory"]
     list_filter = ["institution__kind"]
     list_select_related = ["agreement", "institution", "signatory"]
@@ -149,7 +242,7 @@ class PartyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(LockedWhenSignedAdmin):
     list_display = ["agreement", "number", "heading"]
     list_select_related = ["agreement"]
     search_fields = ["heading", "body", "agreement__title"]
@@ -258,3 +351,78 @@ class SigningEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("agreements"), ordering="agreement_count")
     def agreement_count(self, obj: SigningEvent) -> int:
         return obj.agreement_count
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the system (history, notices, scans): read, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(ReadOnlyAdmin):
+    list_display = ["agreement", "from_status", "to_status", "changed_by", "changed_at"]
+    list_filter = ["to_status"]
+    list_select_related = ["agreement", "changed_by"]
+    search_fields = ["agreement__title", "reason", "changed_by__username"]
+    date_hierarchy = "changed_at"
+
+
+@admin.register(SignedScan)
+class SignedScanAdmin(ReadOnlyAdmin):
+    """Scans are uploaded on the staff agreement page, which checks the file; here they are
+    listed, with a download through the view that checks access (private files have no URL)."""
+
+    list_display = ["agreement", "original_name", "size", "pages", "uploaded_by", "uploaded_at"]
+    list_select_related = ["agreement", "uploaded_by"]
+    search_fields = ["agreement__title", "original_name", "sha256"]
+    fields = [
+        "agreement",
+        "original_name",
+        "size",
+        "pages",
+        "sha256",
+        "uploaded_by",
+        "uploaded_at",
+        "download",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("file"))
+    def download(self, obj: SignedScan) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("agreements:scan_download", args=[obj.pk]), _("Download")
+        )
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "agreement", "follow_up", "event_date", "sent_at"]
+    list_filter = ["kind"]
+    list_select_related = ["agreement", "follow_up"]
+    search_fields = ["agreement__title", "follow_up__description", "recipients"]
+    date_hierarchy = "sent_at"
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(admin.ModelAdmin):
+    list_display = ["institution", "created_at"]
+    list_select_related = ["institution"]
+    search_fields = ["institution__name", "institution__short_name"]
+    fields = ["institution", "created_at"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["institution"]
+    actions = ["regenerate"]
+
+    @admin.action(description=_("Replace the secret address (old copies stop working)"))
+    def regenerate(self, request: HttpRequest, queryset: QuerySet[CalendarFeed]) -> None:
+        for feed in queryset:
+            feed.regenerate()
+        self.message_user(request, gettext("Calendar addresses replaced."))

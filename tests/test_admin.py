@@ -4,6 +4,8 @@ and the agreement form with its party inline saves or shows errors."""
 from __future__ import annotations
 
 import datetime
+import hashlib
+import io
 from collections.abc import Callable
 
 import pytest
@@ -11,12 +13,26 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core import checks
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from pypdf import PdfWriter
 
-from agreements.models import Agreement, Article, Attendee, FollowUp, Meeting, Party, SigningEvent
+from agreements.models import (
+    Agreement,
+    Article,
+    Attendee,
+    CalendarFeed,
+    FollowUp,
+    Meeting,
+    Notice,
+    Party,
+    SignedScan,
+    SigningEvent,
+    StatusChange,
+)
 from institutions.models import Institution, Membership, Person, Position
 from rehabilitation.models import Enrolment, Participant, Programme
 from tests import factories
@@ -86,7 +102,36 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
     Programme: _programme,
     Participant: lambda: factories.participant(factories.institution()),
     Enrolment: _enrolment,
+    StatusChange: lambda: StatusChange.objects.create(
+        agreement=_agreement(), from_status="draft", to_status="discussion"
+    ),
+    SignedScan: lambda: _signed_scan(),
+    Notice: lambda: Notice.objects.create(
+        kind=Notice.Kind.EXPIRING,
+        agreement=_agreement(),
+        event_date=datetime.date(2027, 5, 5),
+        recipients="staf@example.go.id",
+    ),
+    CalendarFeed: lambda: CalendarFeed.objects.create(institution=factories.institution()),
 }
+
+#: Written by the system, never added or edited by hand in the admin.
+SYSTEM_WRITTEN = {StatusChange, SignedScan, Notice}
+
+
+def _signed_scan() -> SignedScan:
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return SignedScan.objects.create(
+        agreement=_agreement(),
+        file=ContentFile(buffer.getvalue(), name="scan.pdf"),
+        original_name="scan.pdf",
+        size=len(buffer.getvalue()),
+        sha256=hashlib.sha256(buffer.getvalue()).hexdigest(),
+        pages=1,
+    )
 
 
 #: Parametrizes a test over every model registered in the admin, as registered at collection.
@@ -120,8 +165,11 @@ def test_admin_pages_load(admin_client, model):
     assert change_url in changelist.content.decode()
 
     add = admin_client.get(_url(model, "add"))
-    assert add.status_code == 200
-    assert add.context["add"] is True
+    if model in SYSTEM_WRITTEN:
+        assert add.status_code == 403
+    else:
+        assert add.status_code == 200
+        assert add.context["add"] is True
 
     change = admin_client.get(change_url)
     assert change.status_code == 200
@@ -248,10 +296,60 @@ def test_the_same_institution_twice_as_party_is_a_form_error(admin_client):
     assert not Party.objects.exists()
 
 
-def test_agreement_status_offers_only_stored_states(admin_client):
+def test_agreement_status_offers_only_the_states_before_signing(admin_client):
+    # Signing and termination go through the lifecycle services, which check and record them.
     response = admin_client.get(_url(Agreement, "add"))
     choices = {value for value, _ in response.context["adminform"].form.fields["status"].choices}
-    assert choices == set(Agreement.STORED_STATUSES)
+    assert choices == set(Agreement.EDITABLE_STATUSES)
+
+
+def test_signed_agreement_is_read_only_in_the_admin(admin_client):
+    agreement = _agreement()
+    party = agreement.parties.first()
+    response = admin_client.get(_url(Agreement, "change", agreement.pk))
+    assert response.context["has_change_permission"] is False
+    response = admin_client.post(
+        _url(Agreement, "change", agreement.pk), {"title": "Diubah", "subject": "x"}
+    )
+    assert response.status_code == 403
+    assert admin_client.get(_url(Agreement, "delete", agreement.pk)).status_code == 403
+    response = admin_client.post(_url(Party, "change", party.pk), {"number": "BARU"})
+    assert response.status_code == 403
+    assert admin_client.post(_url(Party, "delete", party.pk), {"post": "yes"}).status_code == 403
+    agreement.refresh_from_db()
+    party.refresh_from_db()
+    assert agreement.title != "Diubah"
+    assert party.number != "BARU"
+
+
+def test_parties_cannot_be_added_to_a_signed_agreement_in_the_admin(admin_client):
+    signed = _agreement()
+    response = admin_client.post(
+        _url(Party, "add"),
+        {"agreement": signed.pk, "institution": factories.institution().pk, "order": "9"},
+    )
+    assert response.status_code == 200
+    assert "agreement" in response.context["adminform"].form.errors
+    assert signed.parties.count() == 2
+
+
+def test_status_change_in_the_admin_is_recorded(admin_client):
+    rutan, bnnk = factories.institution(), factories.institution()
+    draft = factories.agreement(rutan, bnnk, articles=0)
+    data = _agreement_form()
+    data.update(
+        {
+            "title": draft.title,
+            "subject": draft.subject,
+            "status": Agreement.Status.DISCUSSION,
+            "parties-TOTAL_FORMS": "0",
+        }
+    )
+    response = admin_client.post(_url(Agreement, "change", draft.pk), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    change = StatusChange.objects.get(agreement=draft)
+    assert (change.from_status, change.to_status) == ("draft", "discussion")
+    assert change.changed_by.username == "admin"
 
 
 def test_participants_have_no_bulk_delete(admin_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from django.db import DatabaseError, connection
@@ -12,11 +13,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from agreements.models import Agreement, Meeting
+from agreements.services.meetings import open_follow_ups_for
 from institutions import access
 from institutions.models import Institution
 from rehabilitation.models import Programme
 
 logger = logging.getLogger(__name__)
+
+#: What the staff home lists as "expiring": agreements ending within this time.
+EXPIRING_WITHIN = datetime.timedelta(days=90)
+#: The staff home shows the latest agreements; the agreement list has them all.
+RECENT_AGREEMENTS = 10
 
 
 @never_cache
@@ -36,8 +43,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 @access.staff_required
 def staff_home(request: HttpRequest) -> HttpResponse:
-    """The staff member's institutions, with their agreements, upcoming meetings and
-    programmes."""
+    """The staff member's institutions, with their agreements, what expires within 90 days,
+    open and overdue follow-ups, upcoming meetings and programmes."""
     user = request.user
     today = timezone.localdate()
     if access.is_superuser(user):
@@ -62,14 +69,21 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         .select_related("host", "agreement")
         .order_by("-launch_date")
     )
+    expiring = agreements.filter(
+        status=Agreement.Status.SIGNED,
+        end_date__gte=today,
+        end_date__lte=today + EXPIRING_WITHIN,
+    ).order_by("end_date")
     return render(
         request,
         "staff/home.html",
         {
             "institutions": institutions,
-            "agreements": agreements,
+            "agreements": agreements[:RECENT_AGREEMENTS],
             "meetings": meetings,
             "programmes": programmes,
+            "expiring": expiring,
+            "follow_ups": open_follow_ups_for(user),
             "today": today,
         },
     )

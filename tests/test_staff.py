@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from agreements.models import Meeting
+from agreements.models import FollowUp, Meeting
 from institutions.models import Membership
 from tests import factories
 
@@ -103,16 +103,64 @@ def test_home_shows_own_agreements_meetings_and_programmes(client, world):
     assert unrelated.title not in page
 
 
+def test_home_lists_expiring_agreements_and_open_follow_ups(client, world):
+    today = timezone.localdate()
+    expiring = factories.agreement(
+        world["batang"],
+        world["pemalang"],
+        status="signed",
+        title="PKS Hampir Berakhir",
+        effective_date=today - datetime.timedelta(days=700),
+        end_date=today + datetime.timedelta(days=30),
+    )
+    later = factories.agreement(
+        world["batang"],
+        world["pemalang"],
+        status="signed",
+        title="PKS Masih Lama",
+        effective_date=today - datetime.timedelta(days=10),
+        end_date=today + datetime.timedelta(days=400),
+    )
+    meeting = Meeting.objects.create(
+        agreement=expiring,
+        date=today - datetime.timedelta(days=20),
+        start_time=datetime.time(9),
+        venue="Kantor BNNK Batang",
+        host=world["batang"],
+    )
+    FollowUp.objects.create(
+        meeting=meeting,
+        description="Menyiapkan naskah perpanjangan",
+        owner=world["batang"],
+        due_date=today - datetime.timedelta(days=1),
+    )
+    FollowUp.objects.create(
+        meeting=meeting,
+        description="Tindak lanjut selesai",
+        owner=world["batang"],
+        due_date=today - datetime.timedelta(days=5),
+        done_on=today - datetime.timedelta(days=6),
+    )
+    client.force_login(factories.user(institution=world["batang"]))
+    response = client.get(reverse("staff:home"))
+    assert [a.title for a in response.context["expiring"]] == [expiring.title]
+    assert later.title not in [a.title for a in response.context["expiring"]]
+    page = response.content.decode()
+    assert "Menyiapkan naskah perpanjangan" in page
+    assert "Tindak lanjut selesai" not in page
+    assert 'class="overdue"' in page
+
+
 def test_home_query_count_is_pinned(client, world, django_assert_num_queries):
     user = factories.user(institution=world["batang"])
     for _ in range(5):
         factories.agreement(world["batang"], factories.institution())
     client.force_login(user)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(11):
         client.get(reverse("staff:home"))
     for _ in range(20):
         factories.agreement(world["batang"], factories.institution())
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(11):
         client.get(reverse("staff:home"))
 
 

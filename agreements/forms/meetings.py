@@ -71,7 +71,9 @@ class AttendeeForm(forms.Form):
         required=False,
         empty_label=_("— a new person, entered below —"),
     )
-    new_full_name = forms.CharField(label=_("New person: full name"), max_length=200, required=False)
+    new_full_name = forms.CharField(
+        label=_("New person: full name"), max_length=200, required=False
+    )
     new_nip = forms.CharField(
         label=_("New person: NIP"),
         max_length=NIP_LENGTH,

@@ -1,5 +1,266 @@
-"""Staff views: meetings."""
+"""Staff views of discussion meetings: schedule, record minutes, attendees and follow-ups,
+and download a meeting as an .ics file."""
 
-from django.urls import path  # noqa: F401
+from __future__ import annotations
 
-urlpatterns: list = []
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from institutions import access
+
+from .. import ical, selectors
+from ..forms.meetings import AttendeeForm, FollowUpForm, MeetingEditForm, MeetingForm
+from ..models import Agreement, Attendee, FollowUp, Meeting
+from ..services import meetings as services
+
+
+def _meetings_of(user) -> QuerySet[Meeting]:
+    """Meetings of agreements to which an institution of `user` is a party."""
+    return Meeting.objects.filter(agreement__in=Agreement.objects.of_institutions(user))
+
+
+def _check_may_edit(user, agreement: Agreement) -> None:
+    if not selectors.may_edit(user, agreement):
+        raise PermissionDenied(_("You may view this agreement but not change it."))
+
+
+def _get_meeting(request: HttpRequest, pk: int, *, write: bool = False) -> Meeting:
+    """The meeting as the user may see it: 404 for outsiders, 403 for a viewer's change."""
+    meeting = get_object_or_404(
+        _meetings_of(request.user)
+        .select_related("agreement", "host")
+        .prefetch_related("agreement__parties"),
+        pk=pk,
+    )
+    if write:
+        _check_may_edit(request.user, meeting.agreement)
+    return meeting
+
+
+def _apply_service_errors(form: Form, error: ValidationError) -> None:
+    """Show a service's refusal on the form, on its field when the form has one."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _data(request: HttpRequest):
+    """The submitted data on a POST (even when empty), None on a GET: an unbound form."""
+    return request.POST if request.method == "POST" else None
+
+
+def _decision_lines(meeting: Meeting) -> list[str]:
+    return [line.strip() for line in meeting.decisions.splitlines() if line.strip()]
+
+
+def _render_detail(
+    request: HttpRequest,
+    meeting: Meeting,
+    *,
+    attendee_form: AttendeeForm | None = None,
+) -> HttpResponse:
+    may_edit = selectors.may_edit(request.user, meeting.agreement)
+    attendees = meeting.attendees.select_related("person", "institution").order_by(
+        "institution__name", "person__full_name"
+    )
+    follow_ups = meeting.follow_ups.select_related("owner").order_by("done_on", "due_date", "pk")
+    context = {
+        "meeting": meeting,
+        "agreement": meeting.agreement,
+        "may_edit": may_edit,
+        "attendees": attendees,
+        "follow_ups": follow_ups,
+        "decisions": _decision_lines(meeting),
+        "today": timezone.localdate(),
+    }
+    if may_edit:
+        context["attendee_form"] = attendee_form or AttendeeForm(meeting=meeting)
+        context["follow_up_form"] = FollowUpForm(meeting=meeting)
+    return render(request, "agreements/meetings/meeting_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def meeting_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Schedule a discussion meeting for an agreement, whatever its status."""
+    agreement = selectors.get_agreement_for_user(
+        request.user, pk, write=True, queryset=Agreement.objects.prefetch_related("parties")
+    )
+    form = MeetingForm(_data(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            meeting = services.meeting_schedule(
+                agreement=agreement, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, _("The meeting has been scheduled."))
+            return redirect("agreements:meeting_detail", meeting.pk)
+    return render(
+        request,
+        "agreements/meetings/meeting_form.html",
+        {"form": form, "agreement": agreement, "meeting": None},
+    )
+
+
+@require_GET
+@access.staff_required
+def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A meeting with its agenda, minutes, decisions, attendees and follow-ups."""
+    return _render_detail(request, _get_meeting(request, pk))
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a meeting's schedule, or record its minutes and decisions."""
+    meeting = _get_meeting(request, pk, write=True)
+    form = MeetingEditForm(_data(request), instance=meeting)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.meeting_update(meeting=meeting, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, _("The meeting has been saved."))
+            return redirect("agreements:meeting_detail", meeting.pk)
+    return render(
+        request,
+        "agreements/meetings/meeting_form.html",
+        {"form": form, "agreement": meeting.agreement, "meeting": meeting},
+    )
+
+
+@require_POST
+@access.staff_required
+def attendee_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record an attendee, a known person or one entered on the spot."""
+    meeting = _get_meeting(request, pk, write=True)
+    form = AttendeeForm(request.POST, meeting=meeting)
+    if form.is_valid():
+        try:
+            services.attendee_add(meeting=meeting, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, _("The attendee has been recorded."))
+            return redirect("agreements:meeting_detail", meeting.pk)
+    return _render_detail(request, meeting, attendee_form=form)
+
+
+@require_POST
+@access.staff_required
+def attendee_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove an attendee from a meeting."""
+    attendee = get_object_or_404(
+        Attendee.objects.filter(meeting__in=_meetings_of(request.user))
+        .select_related("meeting__agreement", "person")
+        .prefetch_related("meeting__agreement__parties"),
+        pk=pk,
+    )
+    _check_may_edit(request.user, attendee.meeting.agreement)
+    services.attendee_remove(attendee=attendee, user=request.user)
+    messages.success(
+        request, _("%(name)s has been removed from the attendees.") % {"name": attendee.person}
+    )
+    return redirect("agreements:meeting_detail", attendee.meeting_id)
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a follow-up action; `?decision=N` starts from the meeting's N-th decision."""
+    meeting = _get_meeting(request, pk, write=True)
+    initial = {}
+    decisions = _decision_lines(meeting)
+    decision = request.GET.get("decision", "")
+    if decision.isdigit() and int(decision) < len(decisions):
+        initial["description"] = decisions[int(decision)]
+    form = FollowUpForm(_data(request), meeting=meeting, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.follow_up_create(meeting=meeting, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            messages.success(request, _("The follow-up has been recorded."))
+            return redirect("agreements:meeting_detail", meeting.pk)
+    return render(
+        request,
+        "agreements/meetings/follow_up_form.html",
+        {"form": form, "meeting": meeting, "agreement": meeting.agreement},
+    )
+
+
+def _get_follow_up(request: HttpRequest, pk: int) -> FollowUp:
+    follow_up = get_object_or_404(
+        FollowUp.objects.filter(meeting__in=_meetings_of(request.user))
+        .select_related("meeting__agreement")
+        .prefetch_related("meeting__agreement__parties"),
+        pk=pk,
+    )
+    _check_may_edit(request.user, follow_up.meeting.agreement)
+    return follow_up
+
+
+@require_POST
+@access.staff_required
+def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark a follow-up as done today."""
+    follow_up = _get_follow_up(request, pk)
+    try:
+        services.follow_up_mark_done(follow_up=follow_up, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The follow-up has been marked as done."))
+    return redirect("agreements:meeting_detail", follow_up.meeting_id)
+
+
+@require_POST
+@access.staff_required
+def follow_up_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+    """Open a follow-up again."""
+    follow_up = _get_follow_up(request, pk)
+    try:
+        services.follow_up_reopen(follow_up=follow_up, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The follow-up has been reopened."))
+    return redirect("agreements:meeting_detail", follow_up.meeting_id)
+
+
+@require_GET
+@access.staff_required
+def meeting_ics(request: HttpRequest, pk: int) -> HttpResponse:
+    """The meeting as an iCalendar file, to add to one's own calendar."""
+    meeting = _get_meeting(request, pk)
+    response = HttpResponse(ical.meeting_calendar(meeting), content_type=ical.CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{ical.meeting_filename(meeting)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+urlpatterns: list = [
+    path("staff/agreements/<int:pk>/meetings/new/", meeting_create, name="meeting_create"),
+    path("staff/meetings/<int:pk>/", meeting_detail, name="meeting_detail"),
+    path("staff/meetings/<int:pk>/edit/", meeting_edit, name="meeting_edit"),
+    path("staff/meetings/<int:pk>.ics", meeting_ics, name="meeting_ics"),
+    path("staff/meetings/<int:pk>/attendees/", attendee_add, name="attendee_add"),
+    path("staff/attendees/<int:pk>/remove/", attendee_remove, name="attendee_remove"),
+    path("staff/meetings/<int:pk>/follow-ups/new/", follow_up_create, name="follow_up_create"),
+    path("staff/follow-ups/<int:pk>/done/", follow_up_done, name="follow_up_done"),
+    path("staff/follow-ups/<int:pk>/reopen/", follow_up_reopen, name="follow_up_reopen"),
+]

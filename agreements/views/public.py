@@ -8,8 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from institutions import access
-
+from .. import selectors
 from ..models import Agreement, Party
 from ..pdf import agreement_pdf_filename, render_agreement_pdf
 
@@ -74,24 +73,14 @@ def _visible_agreement(request: HttpRequest, pk: int) -> Agreement:
 
 @require_GET
 def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One agreement: public facts for everyone, meetings for the parties' staff."""
+    """One agreement: the public facts, with a way into the staff workspace for its parties."""
     agreement = _visible_agreement(request, pk)
-    party_ids = {party.institution_id for party in agreement.parties.all()}
-    is_party_staff = access.is_superuser(request.user) or bool(
-        party_ids & access.institution_ids(request.user)
-    )
-    meetings = (
-        agreement.meetings.select_related("host").prefetch_related("attendees__person")
-        if is_party_staff
-        else None
-    )
     return render(
         request,
         "agreements/agreement_detail.html",
         {
             "agreement": agreement,
-            "is_party_staff": is_party_staff,
-            "meetings": meetings,
+            "is_party_staff": selectors.is_party_staff(request.user, agreement),
             "addenda": agreement.addenda.visible_to(request.user).order_by("signed_on", "pk"),
             "programmes": agreement.programmes.select_related("host").order_by("launch_date"),
         },

@@ -25,7 +25,7 @@ from ..forms.agreements import (
     SigningEventForm,
     TerminateForm,
 )
-from ..models import Agreement, Party, SigningEvent, StatusChange
+from ..models import Agreement, Meeting, Party, SigningEvent, StatusChange
 from ..services import lifecycle
 
 Status = Agreement.Status
@@ -80,7 +80,9 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     agreement = selectors.get_agreement_for_user(
         request.user,
         pk,
-        queryset=_with_parties().select_related("parent", "renews", "signing_event"),
+        queryset=_with_parties()
+        .select_related("parent", "renews", "signing_event")
+        .prefetch_related(Prefetch("meetings", queryset=Meeting.objects.select_related("host"))),
     )
     history = StatusChange.objects.filter(agreement=agreement).select_related("changed_by")
     return render(

@@ -642,3 +642,42 @@ class CalendarFeed(models.Model):
         self.token = _new_token()
         self.created_at = timezone.now()
         self.save(update_fields=["token", "created_at"])
+
+
+def _issued_path(instance: IssuedDocument, filename: str) -> str:
+    return f"issued/{instance.agreement_id}/{uuid.uuid4().hex}.pdf"
+
+
+def _verification_code() -> str:
+    # Short enough to type from a printout, long enough not to be guessed.
+    return secrets.token_urlsafe(12)
+
+
+class IssuedDocument(models.Model):
+    """The official PDF of a signed agreement, rendered once at signing and kept byte for byte.
+
+    Every download serves these exact bytes; the public verification page shows their SHA-256
+    so that anyone holding a printout (through its QR code) or a file can check it.
+    """
+
+    agreement = models.OneToOneField(
+        Agreement,
+        on_delete=models.PROTECT,
+        related_name="issued_document",
+        verbose_name=_("agreement"),
+    )
+    file = models.FileField(_("file"), upload_to=_issued_path, storage=private_storage)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    verification_code = models.CharField(
+        _("verification code"), max_length=32, unique=True, default=_verification_code
+    )
+    digitally_signed = models.BooleanField(_("digitally signed"), default=False)
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("issued document")
+        verbose_name_plural = _("issued documents")
+
+    def __str__(self) -> str:
+        return f"{self.agreement} — {self.sha256[:12]}"

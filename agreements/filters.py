@@ -57,7 +57,7 @@ class AgreementFilterForm(forms.Form):
     )
     expiring = forms.BooleanField(label=_("Ending soon"), required=False)
     days = forms.IntegerField(
-        label=_("within (days)"),
+        label=_("Ending within (days)"),
         required=False,
         min_value=1,
         max_value=3650,
@@ -68,17 +68,9 @@ class AgreementFilterForm(forms.Form):
 
     def __init__(self, data=None, *, user, **kwargs) -> None:
         super().__init__(data, **kwargs)
-        self.user = user
         self.fields["party"].queryset = party_choices(user)
         self.fields["kind"].choices = _blank_first(Agreement.Kind.choices)
         self.fields["status"].choices = _blank_first(Agreement.Status.choices)
-
-    @property
-    def is_filtered(self) -> bool:
-        """Whether any filter is in use (so the page can say "no match" rather than "none")."""
-        return any(
-            value not in (None, "", False) for value in getattr(self, "cleaned_data", {}).values()
-        )
 
     def filter(
         self, agreements: AgreementQuerySet, *, today: datetime.date | None = None

@@ -7,12 +7,13 @@ every page: an outsider gets 404, a party's viewer gets 403 on a change.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from institutions import access
 
-from .models import Agreement
+from .models import Agreement, SignedScan
 
 
 def party_institution_ids(agreement: Agreement) -> set[int]:
@@ -49,3 +50,12 @@ def get_agreement_for_user(user, pk: int, *, write: bool = False, queryset=None)
     if write and not may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
     return agreement
+
+
+def scans_prefetch() -> Prefetch:
+    """Prefetch of an agreement's scans, newest first, with their uploaders, for
+    `agreements/documents/_section.html` (two queries, whatever the number of scans)."""
+    return Prefetch(
+        "scans",
+        queryset=SignedScan.objects.select_related("uploaded_by").order_by("-uploaded_at", "-pk"),
+    )

@@ -15,9 +15,10 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -43,15 +44,6 @@ def _with_parties(agreements: AgreementQuerySet) -> AgreementQuerySet:
     )
 
 
-def _detail_url_name() -> str:
-    """The staff agreement page once it exists, the public page until then."""
-    try:
-        reverse("agreements:detail", args=[1])
-    except NoReverseMatch:
-        return "public:agreement"
-    return "agreements:detail"
-
-
 @require_GET
 @access.staff_required
 def agreement_list(request: HttpRequest) -> HttpResponse:
@@ -61,7 +53,7 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "agreements/list.html",
-        {"form": form, "page": page, "detail_url_name": _detail_url_name()},
+        {"form": form, "page": page},
     )
 
 
@@ -70,7 +62,7 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
 
 def _headers() -> list[str]:
     return [
-        _("No"),
+        pgettext("export column: running number", "No"),
         _("Title"),
         _("Type"),
         _("Subject"),

@@ -25,6 +25,7 @@ from ..forms.agreements import (
     SigningEventForm,
     TerminateForm,
 )
+from ..forms.documents import SignedScanForm
 from ..models import Agreement, Meeting, Party, SigningEvent, StatusChange
 from ..services import lifecycle
 
@@ -82,7 +83,10 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         queryset=_with_parties()
         .select_related("parent", "renews", "signing_event")
-        .prefetch_related(Prefetch("meetings", queryset=Meeting.objects.select_related("host"))),
+        .prefetch_related(
+            Prefetch("meetings", queryset=Meeting.objects.select_related("host")),
+            selectors.scans_prefetch(),
+        ),
     )
     history = StatusChange.objects.filter(agreement=agreement).select_related("changed_by")
     return render(
@@ -98,6 +102,7 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "addenda": agreement.addenda.order_by("created_at"),
             "renewal": Agreement.objects.filter(renews=agreement).first(),
             "articles": agreement.articles.all(),
+            "scan_form": SignedScanForm(),
         },
     )
 

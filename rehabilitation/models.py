@@ -6,13 +6,22 @@ Participants and enrolments are specific personal data (health and criminal reco
 
 from __future__ import annotations
 
+import datetime
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agreement, SigningEvent
 from institutions import access
 from institutions.models import Institution
+
+from .assist import MAX_SCORE, MIN_SCORE, Risk, Substance, risk_band
+
+#: Below this age a participant is a child (UU 35/2014): extra protection of their data.
+ADULT_AGE = 18
 
 
 class ProgrammeQuerySet(models.QuerySet["Programme"]):
@@ -61,7 +70,10 @@ class Programme(models.Model):
         related_name="programmes",
         verbose_name=_("launched at"),
     )
-    capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
+    capacity = models.PositiveIntegerField(
+        _("capacity"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    description = models.TextField(_("description"), blank=True)
 
     objects = ProgrammeQuerySet.as_manager()
 
@@ -72,6 +84,35 @@ class Programme(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def institution_ids(self) -> set[int]:
+        """The host and partner institutions: their programme staff see the participants."""
+        return {self.host_id, *(partner.pk for partner in self.partners.all())}
+
+
+class Phase(models.Model):
+    """A phase of a programme (e.g. orientation 2 weeks, primary 19 weeks, re-entry 3 weeks)."""
+
+    programme = models.ForeignKey(
+        Programme, on_delete=models.CASCADE, related_name="phases", verbose_name=_("programme")
+    )
+    order = models.PositiveSmallIntegerField(_("order"))
+    name = models.CharField(_("name"), max_length=100)
+    planned_weeks = models.PositiveSmallIntegerField(_("planned length (weeks)"))
+
+    class Meta:
+        verbose_name = _("phase")
+        verbose_name_plural = _("phases")
+        ordering = ["programme", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "order"], name="phase_order_once"),
+            models.CheckConstraint(condition=Q(planned_weeks__gte=1), name="phase_has_length"),
+            models.CheckConstraint(condition=Q(order__gte=1), name="phase_order_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.name}"
 
 
 class ParticipantQuerySet(models.QuerySet["Participant"]):
@@ -100,6 +141,13 @@ class Participant(models.Model):
         MALE = "m", _("Male")
         FEMALE = "f", _("Female")
 
+    class Route(models.TextChoices):
+        SMOKED = "smoked", _("Smoked or inhaled")
+        ORAL = "oral", _("Swallowed")
+        INJECTED = "injected", _("Injected")
+        SNORTED = "snorted", _("Snorted")
+        OTHER = "other", _("Other")
+
     institution = models.ForeignKey(
         Institution,
         on_delete=models.PROTECT,
@@ -111,6 +159,16 @@ class Participant(models.Model):
     status = models.CharField(_("status"), max_length=12, choices=Status.choices)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True)
     birth_date = models.DateField(_("date of birth"), null=True, blank=True)
+    case_article = models.CharField(
+        _("case article"), max_length=60, blank=True, help_text=_("E.g. 127 (UU 35/2009).")
+    )
+    substances = models.JSONField(
+        _("substances used"), default=list, blank=True, help_text=_("ASSIST substance codes.")
+    )
+    use_duration_months = models.PositiveSmallIntegerField(
+        _("duration of use (months)"), null=True, blank=True
+    )
+    route = models.CharField(_("route of use"), max_length=10, choices=Route.choices, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = ParticipantQuerySet.as_manager()
@@ -129,13 +187,74 @@ class Participant(models.Model):
     def __str__(self) -> str:
         return f"{self.register_number} — {self.full_name}"
 
+    def age_on(self, day: datetime.date) -> int | None:
+        """Age in whole years on `day`, if the date of birth is known."""
+        if self.birth_date is None:
+            return None
+        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - before_birthday
+
+    def is_minor(self, day: datetime.date | None = None) -> bool:
+        """Under 18: a child's data, with extra protection (and an LPKA, not a Lapas)."""
+        age = self.age_on(day or timezone.localdate())
+        return age is not None and age < ADULT_AGE
+
+
+class Transfer(models.Model):
+    """A move of a participant to another institution; the history stays."""
+
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="transfers",
+        verbose_name=_("participant"),
+    )
+    from_institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name=_("from")
+    )
+    to_institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name=_("to")
+    )
+    date = models.DateField(_("date"))
+    reason = models.TextField(_("reason"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+
+    class Meta:
+        verbose_name = _("transfer")
+        verbose_name_plural = _("transfers")
+        ordering = ["participant", "date", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_institution=models.F("to_institution")),
+                name="transfer_changes_institution",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: {self.from_institution} → {self.to_institution}"
+
 
 class EnrolmentQuerySet(models.QuerySet["Enrolment"]):
     def visible_to(self, user) -> EnrolmentQuerySet:
-        """Enrolments of the participants `user` may see."""
+        """Enrolments in a programme hosted by or run with an institution where `user` may see
+        personal data, or of a participant held at one. A partner of one programme does not
+        see the same participant's place in another."""
         if access.is_superuser(user):
             return self
-        return self.filter(participant__in=Participant.objects.visible_to(user))
+        ids = access.institution_ids(user, access.PERSONAL_DATA_ROLES)
+        if not ids:
+            return self.none()
+        return self.filter(
+            Q(participant__institution_id__in=ids)
+            | Q(programme__host_id__in=ids)
+            | Q(programme__in=Programme.objects.filter(partners__in=ids))
+        )
 
 
 class Enrolment(models.Model):
@@ -167,10 +286,34 @@ class Enrolment(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.SCREENED
     )
-    start_date = models.DateField(_("start date"))
+    start_date = models.DateField(_("start date"), help_text=_("The day of the intake screening."))
+    enrolled_on = models.DateField(_("enrolled on"), null=True, blank=True)
     end_date = models.DateField(_("end date"), null=True, blank=True)
+    end_reason = models.TextField(_("reason for ending"), blank=True)
+    current_phase = models.ForeignKey(
+        Phase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current phase"),
+    )
+    recovered = models.BooleanField(_("recovered"), null=True, blank=True)
+    skilled = models.BooleanField(_("skilled"), null=True, blank=True)
+    independent = models.BooleanField(_("independent"), null=True, blank=True)
 
     objects = EnrolmentQuerySet.as_manager()
+
+    #: Statuses in which a participant takes a place in the programme.
+    ACTIVE_STATUSES = (Status.ENROLLED, Status.IN_PHASE)
+    #: Statuses that end the enrolment.
+    FINAL_STATUSES = (
+        Status.COMPLETED,
+        Status.DROPPED_OUT,
+        Status.TRANSFERRED,
+        Status.RELEASED,
+        Status.REFERRED,
+    )
 
     class Meta:
         verbose_name = _("enrolment")
@@ -188,3 +331,336 @@ class Enrolment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} — {self.programme}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class EnrolmentEvent(models.Model):
+    """One move of an enrolment: who, when, from what to what, on which day, and why."""
+
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="events", verbose_name=_("enrolment")
+    )
+    from_status = models.CharField(
+        _("from"), max_length=12, choices=Enrolment.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=12, choices=Enrolment.Status.choices)
+    date = models.DateField(_("date"))
+    reason = models.TextField(_("reason"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("enrolment event")
+        verbose_name_plural = _("enrolment events")
+        ordering = ["enrolment", "recorded_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.enrolment}: {self.from_status} → {self.to_status}"
+
+
+class EnrolmentPhase(models.Model):
+    """A phase a participant went through, with its actual dates."""
+
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="phases", verbose_name=_("enrolment")
+    )
+    phase = models.ForeignKey(
+        Phase, on_delete=models.PROTECT, related_name="+", verbose_name=_("phase")
+    )
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("phase of an enrolment")
+        verbose_name_plural = _("phases of enrolments")
+        ordering = ["enrolment", "start_date", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="enrolment_phase_ends_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.enrolment} — {self.phase}"
+
+
+class Screening(models.Model):
+    """A WHO ASSIST screening of a participant: a score per substance."""
+
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="screenings",
+        verbose_name=_("participant"),
+    )
+    enrolment = models.ForeignKey(
+        Enrolment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="screenings",
+        verbose_name=_("enrolment"),
+    )
+    date = models.DateField(_("date"))
+    screened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("screened by"),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("ASSIST screening")
+        verbose_name_plural = _("ASSIST screenings")
+        ordering = ["participant", "date", "pk"]
+
+    def __str__(self) -> str:
+        return f"ASSIST {self.date} — {self.participant}"
+
+
+class ScreeningScore(models.Model):
+    """One substance's ASSIST score in a screening; its risk band follows from `assist`."""
+
+    screening = models.ForeignKey(
+        Screening, on_delete=models.CASCADE, related_name="scores", verbose_name=_("screening")
+    )
+    substance = models.CharField(_("substance"), max_length=15, choices=Substance.choices)
+    score = models.PositiveSmallIntegerField(_("score"))
+    risk = models.CharField(_("risk"), max_length=10, choices=Risk.choices, editable=False)
+
+    class Meta:
+        verbose_name = _("ASSIST score")
+        verbose_name_plural = _("ASSIST scores")
+        ordering = ["screening", "substance"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["screening", "substance"], name="screening_score_once_per_substance"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=MIN_SCORE, score__lte=MAX_SCORE),
+                name="screening_score_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_substance_display()}: {self.score}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The band is stored for reports, and always recomputed from the one rule.
+        self.risk = risk_band(self.substance, self.score)
+        super().save(*args, **kwargs)
+
+
+class Assessment(models.Model):
+    """The assessment team's recommendation for an enrolment."""
+
+    class Recommendation(models.TextChoices):
+        MEDICAL = "medical", _("Medical rehabilitation")
+        SOCIAL = "social", _("Social rehabilitation")
+        OUTPATIENT = "outpatient", _("Outpatient-style (brief intervention)")
+        NONE = "none", _("No rehabilitation")
+
+    enrolment = models.ForeignKey(
+        Enrolment,
+        on_delete=models.CASCADE,
+        related_name="assessments",
+        verbose_name=_("enrolment"),
+    )
+    date = models.DateField(_("date"))
+    team = models.TextField(
+        _("team members"), help_text=_("Doctor, psychologist, counsellor, officer; one per line.")
+    )
+    recommendation = models.CharField(
+        _("recommendation"), max_length=10, choices=Recommendation.choices
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+
+    class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
+        ordering = ["enrolment", "date", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.date} — {self.get_recommendation_display()}"
+
+
+class Session(models.Model):
+    """A programme session (group or individual) whose attendance is recorded."""
+
+    programme = models.ForeignKey(
+        Programme, on_delete=models.CASCADE, related_name="sessions", verbose_name=_("programme")
+    )
+    date = models.DateField(_("date"))
+    topic = models.CharField(_("topic"), max_length=200)
+    phase = models.ForeignKey(
+        Phase,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name=_("phase"),
+    )
+    facilitator = models.CharField(_("facilitator"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        ordering = ["programme", "-date", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.date} — {self.topic}"
+
+
+class Attendance(models.Model):
+    """Whether an enrolled participant attended a session."""
+
+    class Status(models.TextChoices):
+        PRESENT = "present", _("Present")
+        ABSENT = "absent", _("Absent")
+        EXCUSED = "excused", _("Excused")
+
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="attendance", verbose_name=_("session")
+    )
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="attendance", verbose_name=_("enrolment")
+    )
+    status = models.CharField(_("attendance"), max_length=10, choices=Status.choices)
+
+    class Meta:
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendance")
+        ordering = ["session", "enrolment"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "enrolment"], name="attendance_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session}: {self.get_status_display()}"
+
+
+class ProgressNote(models.Model):
+    """A dated progress note by the counsellor or nurse."""
+
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="notes", verbose_name=_("enrolment")
+    )
+    date = models.DateField(_("date"))
+    text = models.TextField(_("note"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    created_at = models.DateTimeField(_("written at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("progress note")
+        verbose_name_plural = _("progress notes")
+        ordering = ["enrolment", "-date", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.date} — {self.enrolment}"
+
+
+class InstrumentScore(models.Model):
+    """A score on a follow-up instrument: self-efficacy (GSES) or quality of life (WHOQOL-BREF)."""
+
+    class Instrument(models.TextChoices):
+        GSES = "gses", _("General self-efficacy scale (GSES, 10–40)")
+        WHOQOL = "whoqol", _("Quality of life (WHOQOL-BREF, 0–100)")
+
+    #: The valid range of each instrument's total.
+    RANGES = {Instrument.GSES: (10, 40), Instrument.WHOQOL: (0, 100)}
+
+    enrolment = models.ForeignKey(
+        Enrolment,
+        on_delete=models.CASCADE,
+        related_name="instrument_scores",
+        verbose_name=_("enrolment"),
+    )
+    instrument = models.CharField(_("instrument"), max_length=10, choices=Instrument.choices)
+    date = models.DateField(_("date"))
+    score = models.PositiveSmallIntegerField(_("score"))
+
+    class Meta:
+        verbose_name = _("instrument score")
+        verbose_name_plural = _("instrument scores")
+        ordering = ["enrolment", "instrument", "date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(instrument="gses") & Q(score__gte=10, score__lte=40))
+                | (Q(instrument="whoqol") & Q(score__gte=0, score__lte=100)),
+                name="instrument_score_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_instrument_display()} {self.date}: {self.score}"
+
+
+class AccessLog(models.Model):
+    """Who viewed, changed or exported which participant's data, and when (UU PDP 27/2022)."""
+
+    class Action(models.TextChoices):
+        VIEW = "view", _("Viewed")
+        CHANGE = "change", _("Changed")
+        EXPORT = "export", _("Exported")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="access_log",
+        verbose_name=_("participant"),
+    )
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("institution"),
+        help_text=_("The institution holding the participant when the access happened."),
+    )
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    detail = models.CharField(_("what"), max_length=255, blank=True)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("personal data access")
+        verbose_name_plural = _("personal data access log")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.participant_id}"

@@ -51,7 +51,12 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     participant = get_object_or_404(
         Participant.objects.visible_to(request.user).select_related("institution"), pk=pk
     )
-    enrolments = participant.enrolments.select_related("programme__host").order_by("-start_date")
+    enrolments = (
+        Enrolment.objects.visible_to(request.user)
+        .filter(participant=participant)
+        .select_related("programme__host")
+        .order_by("-start_date")
+    )
     return render(
         request,
         "rehabilitation/participant_detail.html",

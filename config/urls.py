@@ -17,7 +17,7 @@ urlpatterns = [
     path("", include("agreements.urls")),
     path("", include("agreements.staff_urls")),
     path("staff/", include(staff_patterns)),
-    path("staff/", include("rehabilitation.urls")),
+    path("", include("rehabilitation.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

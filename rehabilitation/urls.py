@@ -1,10 +1,14 @@
-from django.urls import path
+"""Rehabilitation pages; each view module lists its own patterns (staff pages under staff/,
+public aggregate statistics outside it)."""
 
-from . import views
+from .views import enrolments, participants, programmes, reports, sessions
 
 app_name = "rehabilitation"
 
 urlpatterns = [
-    path("programmes/<int:pk>/", views.programme_detail, name="programme"),
-    path("participants/<int:pk>/", views.participant_detail, name="participant"),
+    *programmes.urlpatterns,
+    *participants.urlpatterns,
+    *enrolments.urlpatterns,
+    *sessions.urlpatterns,
+    *reports.urlpatterns,
 ]

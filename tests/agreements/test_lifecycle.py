@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 
 from agreements.models import Agreement, Article, Party, StatusChange
 from agreements.services import lifecycle
@@ -14,6 +15,13 @@ pytestmark = pytest.mark.django_db
 
 Status = Agreement.Status
 SIGNING_DAY = datetime.date(2025, 8, 4)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    # The assertions read the services' messages in the source language.
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from institutions import access
 
-from .models import Enrolment, Participant, Programme
+from ..models import AccessLog, Enrolment, Participant, Programme
+from ..services.audit import record_access, record_bulk_access
 
 
 @never_cache
@@ -24,11 +26,17 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
     programme = get_object_or_404(
         Programme.objects.visible_to(request.user).select_related("host", "agreement"), pk=pk
     )
-    enrolments = (
+    enrolments = list(
         Enrolment.objects.visible_to(request.user)
         .filter(programme=programme)
         .select_related("participant__institution")
         .order_by("participant__register_number")
+    )
+    record_bulk_access(
+        user=request.user,
+        participants=[enrolment.participant for enrolment in enrolments],
+        action=AccessLog.Action.VIEW,
+        detail=f"programme {programme.pk} list",
     )
     return render(
         request,
@@ -51,6 +59,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     participant = get_object_or_404(
         Participant.objects.visible_to(request.user).select_related("institution"), pk=pk
     )
+    record_access(user=request.user, participant=participant, action=AccessLog.Action.VIEW)
     enrolments = (
         Enrolment.objects.visible_to(request.user)
         .filter(participant=participant)
@@ -62,3 +71,9 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rehabilitation/participant_detail.html",
         {"participant": participant, "enrolments": enrolments},
     )
+
+
+urlpatterns = [
+    path("staff/programmes/<int:pk>/", programme_detail, name="programme"),
+    path("staff/participants/<int:pk>/", participant_detail, name="participant"),
+]

@@ -1,0 +1,5 @@
+"""Views: programmes."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

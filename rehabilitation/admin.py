@@ -13,7 +13,24 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from .models import Enrolment, Participant, Programme
+from .models import (
+    AccessLog,
+    Assessment,
+    Attendance,
+    Enrolment,
+    EnrolmentEvent,
+    EnrolmentPhase,
+    InstrumentScore,
+    Participant,
+    Phase,
+    Programme,
+    ProgressNote,
+    Screening,
+    ScreeningScore,
+    Session,
+    Transfer,
+)
+from .services.audit import record_access
 
 
 class VisibleParticipantsMixin:
@@ -42,6 +59,23 @@ class EnrolmentInline(VisibleParticipantsMixin, admin.TabularInline):
         )
 
 
+class PhaseInline(admin.TabularInline):
+    model = Phase
+    fields = ["order", "name", "planned_weeks"]
+    extra = 0
+
+
+class TransferInline(admin.TabularInline):
+    model = Transfer
+    fields = ["date", "from_institution", "to_institution", "reason", "recorded_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Programme)
 class ProgrammeAdmin(admin.ModelAdmin):
     list_display = [
@@ -59,7 +93,7 @@ class ProgrammeAdmin(admin.ModelAdmin):
     date_hierarchy = "launch_date"
     search_fields = ["name", "host__name", "host__short_name", "agreement__title"]
     autocomplete_fields = ["host", "partners", "agreement", "launch_event"]
-    inlines = [EnrolmentInline]
+    inlines = [PhaseInline, EnrolmentInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Programme]:
         return (
@@ -94,10 +128,18 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ["register_number", "full_name"]
     autocomplete_fields = ["institution"]
     readonly_fields = ["created_at"]
-    inlines = [EnrolmentInline]
+    inlines = [EnrolmentInline, TransferInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Participant]:
         return super().get_queryset(request).visible_to(request.user)
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
+        # Administrators see personal data too; that is written in the access log as well.
+        participant = self.get_object(request, object_id)
+        if participant is not None:
+            action = AccessLog.Action.CHANGE if request.method == "POST" else AccessLog.Action.VIEW
+            record_access(user=request.user, participant=participant, action=action, detail="admin")
+        return super().change_view(request, object_id, *args, **kwargs)
 
     def get_actions(
         self,
@@ -109,6 +151,25 @@ class ParticipantAdmin(admin.ModelAdmin):
         return actions
 
 
+class EnrolmentPhaseInline(admin.TabularInline):
+    model = EnrolmentPhase
+    fields = ["phase", "start_date", "end_date"]
+    extra = 0
+
+
+class EnrolmentEventInline(admin.TabularInline):
+    """The enrolment's moves, as the services recorded them: read-only."""
+
+    model = EnrolmentEvent
+    fields = ["date", "from_status", "to_status", "reason", "recorded_by", "recorded_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Enrolment)
 class EnrolmentAdmin(VisibleParticipantsMixin, admin.ModelAdmin):
     list_display = ["participant", "programme", "status", "start_date", "end_date"]
@@ -117,6 +178,121 @@ class EnrolmentAdmin(VisibleParticipantsMixin, admin.ModelAdmin):
     date_hierarchy = "start_date"
     search_fields = ["participant__register_number", "participant__full_name", "programme__name"]
     autocomplete_fields = ["participant", "programme"]
+    inlines = [EnrolmentPhaseInline, EnrolmentEventInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         return super().get_queryset(request).visible_to(request.user)
+
+
+class VisibleThroughEnrolmentAdmin(admin.ModelAdmin):
+    """Rows hanging off an enrolment: listed only where the enrolment is visible."""
+
+    enrolment_path = "enrolment"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        visible = Enrolment.objects.visible_to(request.user)
+        return super().get_queryset(request).filter(**{f"{self.enrolment_path}__in": visible})
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "enrolment":
+            kwargs["queryset"] = Enrolment.objects.visible_to(request.user).select_related(
+                "participant", "programme"
+            )
+        if db_field.name == "participant":
+            kwargs["queryset"] = Participant.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ScreeningScoreInline(admin.TabularInline):
+    model = ScreeningScore
+    fields = ["substance", "score", "risk"]
+    readonly_fields = ["risk"]
+    extra = 0
+
+
+@admin.register(Screening)
+class ScreeningAdmin(VisibleThroughEnrolmentAdmin):
+    list_display = ["participant", "date", "enrolment"]
+    list_select_related = ["participant", "enrolment__participant", "enrolment__programme"]
+    date_hierarchy = "date"
+    search_fields = ["participant__register_number", "participant__full_name"]
+    inlines = [ScreeningScoreInline]
+    raw_id_fields = ["participant", "enrolment", "screened_by"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Screening]:
+        visible = Participant.objects.visible_to(request.user)
+        return admin.ModelAdmin.get_queryset(self, request).filter(participant__in=visible)
+
+
+@admin.register(Assessment)
+class AssessmentAdmin(VisibleThroughEnrolmentAdmin):
+    list_display = ["enrolment", "date", "recommendation"]
+    list_filter = ["recommendation"]
+    list_select_related = ["enrolment__participant", "enrolment__programme"]
+    date_hierarchy = "date"
+    raw_id_fields = ["enrolment", "recorded_by"]
+
+
+@admin.register(ProgressNote)
+class ProgressNoteAdmin(VisibleThroughEnrolmentAdmin):
+    list_display = ["enrolment", "date", "author"]
+    list_select_related = ["enrolment__participant", "enrolment__programme", "author"]
+    date_hierarchy = "date"
+    raw_id_fields = ["enrolment", "author"]
+
+
+@admin.register(InstrumentScore)
+class InstrumentScoreAdmin(VisibleThroughEnrolmentAdmin):
+    list_display = ["enrolment", "instrument", "date", "score"]
+    list_filter = ["instrument"]
+    list_select_related = ["enrolment__participant", "enrolment__programme"]
+    raw_id_fields = ["enrolment"]
+
+
+class AttendanceInline(admin.TabularInline):
+    model = Attendance
+    fields = ["enrolment", "status"]
+    raw_id_fields = ["enrolment"]
+    extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Attendance]:
+        visible = Enrolment.objects.visible_to(request.user)
+        return super().get_queryset(request).filter(enrolment__in=visible)
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ["programme", "date", "topic", "phase", "facilitator"]
+    list_select_related = ["programme", "phase"]
+    list_filter = ["programme__kind"]
+    date_hierarchy = "date"
+    search_fields = ["topic", "programme__name", "facilitator"]
+    autocomplete_fields = ["programme"]
+    inlines = [AttendanceInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(programme__in=Programme.objects.visible_to(request.user))
+        )
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(admin.ModelAdmin):
+    """The personal-data access log: written by the system, never edited or deleted."""
+
+    list_display = ["at", "user", "action", "participant", "institution", "detail"]
+    list_filter = ["action", "institution"]
+    list_select_related = ["user", "participant", "institution"]
+    date_hierarchy = "at"
+    search_fields = ["user__username", "participant__register_number", "detail"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -34,7 +34,18 @@ from agreements.models import (
     StatusChange,
 )
 from institutions.models import Institution, Membership, Person, Position
-from rehabilitation.models import Enrolment, Participant, Programme
+from rehabilitation.models import (
+    AccessLog,
+    Assessment,
+    Enrolment,
+    InstrumentScore,
+    Participant,
+    Programme,
+    ProgressNote,
+    Screening,
+    ScreeningScore,
+    Session,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -113,10 +124,42 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
         recipients="staf@example.go.id",
     ),
     CalendarFeed: lambda: CalendarFeed.objects.create(institution=factories.institution()),
+    Screening: lambda: _screening(),
+    Assessment: lambda: Assessment.objects.create(
+        enrolment=_enrolment(),
+        date=datetime.date(2025, 8, 12),
+        team="dokter\npsikolog",
+        recommendation=Assessment.Recommendation.SOCIAL,
+    ),
+    ProgressNote: lambda: ProgressNote.objects.create(
+        enrolment=_enrolment(), date=datetime.date(2025, 8, 20), text="Mengikuti sesi kelompok."
+    ),
+    InstrumentScore: lambda: InstrumentScore.objects.create(
+        enrolment=_enrolment(), instrument="gses", date=datetime.date(2025, 9, 1), score=25
+    ),
+    Session: lambda: Session.objects.create(
+        programme=_programme(), date=datetime.date(2025, 8, 18), topic="Orientasi"
+    ),
+    AccessLog: lambda: AccessLog.objects.create(
+        user=factories.user(),
+        participant=(participant := factories.participant(factories.institution())),
+        institution=participant.institution,
+        action=AccessLog.Action.VIEW,
+    ),
 }
 
+
+def _screening() -> Screening:
+    enrolment = _enrolment()
+    screening = Screening.objects.create(
+        participant=enrolment.participant, enrolment=enrolment, date=datetime.date(2025, 8, 11)
+    )
+    ScreeningScore.objects.create(screening=screening, substance="stimulants", score=28)
+    return screening
+
+
 #: Written by the system, never added or edited by hand in the admin.
-SYSTEM_WRITTEN = {StatusChange, SignedScan, Notice}
+SYSTEM_WRITTEN = {StatusChange, SignedScan, Notice, AccessLog}
 
 
 def _signed_scan() -> SignedScan:
@@ -372,3 +415,15 @@ def test_staff_see_only_their_institutions_participants(client):
 
     assert list(response.context["cl"].result_list) == [visible]
     assert client.get(_url(Participant, "change", hidden.pk)).status_code == 302
+
+
+def test_viewing_a_participant_in_the_admin_is_logged(admin_client):
+    participant = factories.participant(factories.institution())
+    admin_client.get(_url(Participant, "change", participant.pk))
+    log = AccessLog.objects.get(participant=participant)
+    assert (log.action, log.user.username, log.detail) == ("view", "admin", "admin")
+
+
+def test_screening_score_band_is_computed_not_typed(admin_client):
+    screening = _screening()
+    assert screening.scores.get().risk == "high"

@@ -2,6 +2,7 @@
 
 import datetime
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -10,6 +11,10 @@ from institutions.models import Membership
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+#: Where the tests leave screenshots for a person to look at (git-ignored).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
@@ -71,3 +76,26 @@ def test_staff_logs_in_sees_the_programme_and_a_participant(live_server, page, s
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Public registry of cooperation agreements"
     )
+
+
+def test_staff_starts_an_agreement_and_moves_it_to_discussion(live_server, page, scenario):
+    rutan = scenario.parties.get(order=2).institution
+    lapas = factories.institution(
+        "Lembaga Pemasyarakatan Kelas IIA Pekalongan", kind="lapas", short_name="Lapas Pekalongan"
+    )
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Nama pengguna").fill("staf.pekalongan")
+    page.get_by_label("Kata sandi").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Masuk").click()
+    page.get_by_role("link", name="Perjanjian baru").click()
+    page.get_by_label("Judul singkat").fill("PKS Layanan Rehabilitasi Lapas")
+    page.get_by_label("Perihal").fill("Layanan Rehabilitasi bagi Narapidana")
+    page.get_by_label("PIHAK PERTAMA").select_option(str(rutan.pk))
+    page.get_by_label("Pihak lainnya").select_option(str(lapas.pk))
+    page.get_by_label("Jangka waktu (bulan)").fill("24")
+    page.get_by_role("button", name="Buat draf").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("PKS Layanan Rehabilitasi Lapas")
+    expect(page.get_by_role("heading", name="Pasal 8 — Keadaan Kahar")).to_be_visible()
+    page.get_by_role("button", name=re.compile("Dalam pembahasan")).click()
+    expect(page.locator(".status").first).to_have_text("Dalam pembahasan")
+    page.screenshot(path=str(SCREENSHOTS / "agreement-in-discussion.png"), full_page=True)

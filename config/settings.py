@@ -4,10 +4,12 @@ Every variable is documented in `.env.example`. A malformed value stops start-up
 that names the variable; with DEBUG off, a missing or placeholder SECRET_KEY does too.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -28,7 +30,27 @@ def _read(name: str, cast, default):
         raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
 
 
-DEBUG: bool = _read("DEBUG", env.bool, False)
+_BOOLEANS = {
+    **dict.fromkeys(("on", "true", "yes", "1"), True),
+    **dict.fromkeys(("off", "false", "no", "0"), False),
+}
+
+
+def _read_bool(name: str, default: bool) -> bool:
+    """Read an on/off variable; anything but on/off, true/false, yes/no or 1/0 is an error
+    (django-environ would read a typo as off)."""
+    value = env.str(name, default="")
+    if value == "":
+        return default
+    try:
+        return _BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} is malformed: use on or off, not {value!r}"
+        ) from None
+
+
+DEBUG: bool = _read_bool("DEBUG", False)
 
 SECRET_KEY: str = _read("SECRET_KEY", env.str, INSECURE_SECRET_KEY)
 if not DEBUG and SECRET_KEY in ("", INSECURE_SECRET_KEY):
@@ -50,6 +72,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "institutions",
     "agreements",
     "rehabilitation",
@@ -57,13 +82,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are answered here, before sessions and the rest are set up.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.AdminTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout noted during the request into the answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -80,6 +112,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                # The CSP nonce, for the admin's few inline tags (see SECURE_CSP).
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -97,15 +131,116 @@ if not DATABASES["default"].get("ENGINE"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Authentication -------------------------------------------------------------------------
+
+# Argon2 for new and changed passwords; the others only verify older hashes, which are rehashed
+# with Argon2 at the next successful login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# The lockout check runs before any password is compared (django-axes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "staff:home"
 LOGOUT_REDIRECT_URL = "public:registry"
+#: How long a link to choose a password (reset, or a new account's) stays valid, in seconds;
+#: the reset e-mail and page say "24 hours".
+PASSWORD_RESET_TIMEOUT = 24 * 60 * 60
+
+# Login throttling (django-axes, attempts kept in the database so that every worker process
+# sees them). An account is locked after LOGIN_FAILURE_LIMIT failures from any address, and an
+# address after as many failures on any accounts, for LOGIN_LOCKOUT_MINUTES after the last one.
+LOGIN_FAILURE_LIMIT: int = _read("LOGIN_FAILURE_LIMIT", env.int, 5)
+LOGIN_LOCKOUT_MINUTES: int = _read("LOGIN_LOCKOUT_MINUTES", env.int, 15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "Environment variables LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1."
+    )
+#: Reverse proxies in front of the site that append to X-Forwarded-For (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT: int = _read("TRUSTED_PROXY_COUNT", env.int, 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("Environment variable TRUSTED_PROXY_COUNT must not be negative.")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout are refused without extending it, so the time shown stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.middleware.lockout_response"
+AXES_VERBOSE = False
+# Masked in the logs and in the request data django-axes keeps with each failed attempt.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
+
+# Two-factor authentication with time-based codes (django-otp). Any account may enrol a device;
+# with ADMIN_REQUIRE_2FA on, the Django admin is only open to sessions verified with a code.
+ADMIN_REQUIRE_2FA: bool = _read_bool("ADMIN_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = _read("OTP_TOTP_ISSUER", env.str, "PKS Registry")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# --- Sessions and cookies ---------------------------------------------------------------------
+
+#: Inactivity after which a session ends, in seconds: every request pushes the expiry forward.
+SESSION_COOKIE_AGE: int = _read("SESSION_COOKIE_AGE", env.int, 30 * 60)
+if SESSION_COOKIE_AGE < 60:
+    raise ImproperlyConfigured("Environment variable SESSION_COOKIE_AGE must be at least 60.")
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# --- HTTPS and response headers ---------------------------------------------------------------
+
+SECURE_SSL_REDIRECT: bool = _read_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS: int = _read("SECURE_HSTS_SECONDS", env.int, 0 if DEBUG else 365 * 24 * 3600)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("Environment variable SECURE_HSTS_SECONDS must not be negative.")
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = _read_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD: bool = _read_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a proxy that terminates HTTPS: the header it sets and the value meaning "https",
+# e.g. HTTP_X_FORWARDED_PROTO,https. Only when the proxy always sets (or strips) that header.
+_proxy_ssl_header: list[str] = _read("SECURE_PROXY_SSL_HEADER", env.list, [])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "Environment variable SECURE_PROXY_SSL_HEADER is malformed: use HEADER,value, "
+        "e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Only the site's own files; no inline script or style. The nonce is added to the header only
+# on pages whose template asked for it (the Django admin's few inline tags).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],  # data: for the two-factor enrolment QR code
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
 LANGUAGE_CODE = "id"
 LANGUAGES = [("id", _("Indonesian")), ("en", _("English"))]
@@ -117,13 +252,29 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(_read("STATIC_ROOT", env.str, str(VAR_DIR / "static")))
+# In production the application server answers for static files (WhiteNoise), from
+# `collectstatic`'s output with content-hashed names, so they can be cached for ever.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
-# Uploaded files (signed scans) hold official documents: they live outside any public URL and
-# are only served through views that check access.
+# Uploaded files (signed scans) hold official documents: they live outside any public URL
+# (there is no MEDIA_URL) and are only served through views that check access.
 MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
+# Readable by the application's own account and group only.
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
 #: The largest signed scan accepted, in megabytes.
 SIGNED_SCAN_MAX_MB: int = _read("SIGNED_SCAN_MAX_MB", env.int, 20)
+#: Optional PAdES signing of issued PDFs: a PKCS#12 file (key and chain) and its password.
+PDF_SIGNING_PKCS12: str = _read("PDF_SIGNING_PKCS12", env.str, "")
+PDF_SIGNING_PASSWORD: str = _read("PDF_SIGNING_PASSWORD", env.str, "")
 #: The site's address as users reach it, for links in e-mails and calendar entries.
 SITE_URL: str = _read("SITE_URL", env.str, "http://127.0.0.1:8000").rstrip("/")
 
@@ -146,14 +297,16 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "pks@localhost")
 
-SESSION_COOKIE_HTTPONLY = True
-X_FRAME_OPTIONS = "DENY"
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
     # WeasyPrint narrates every rendering step at INFO.
-    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # Failed logins and lockouts are warnings (names and addresses masked); the rest is chatter.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -9,3 +9,15 @@ from .settings import *  # noqa: F403
 # Hashing passwords with the production hasher costs most of a test's time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+# Plain HTTP in tests; the HTTPS redirect is tested against the production settings.
+SECURE_SSL_REDIRECT = False
+# No `collectstatic` before the tests: static files come from the apps' and project's folders.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+# The test client's `login()` authenticates without a request, which django-axes refuses; the
+# lockout tests switch it on (tests/test_auth.py).
+AXES_ENABLED = False

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from agreements.models import Agreement, Meeting
 from agreements.services.meetings import open_follow_ups_for
 from institutions import access
-from institutions.models import Institution
+from institutions.models import Institution, Membership
 from rehabilitation.models import Programme
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,11 @@ def staff_home(request: HttpRequest) -> HttpResponse:
             "programmes": programmes,
             "expiring": expiring,
             "follow_ups": open_follow_ups_for(user),
+            "administered": institutions
+            if access.is_superuser(user)
+            else institutions.filter(pk__in=access.institution_ids(user, {Membership.Role.ADMIN})),
+            "sees_personal_data": access.is_superuser(user)
+            or bool(access.institution_ids(user, access.PERSONAL_DATA_ROLES)),
             "today": today,
         },
     )

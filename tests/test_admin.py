@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import itertools
 from collections.abc import Callable
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
+from axes.models import AccessLog as LoginLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -18,6 +21,7 @@ from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from pypdf import PdfWriter
 
 from agreements.models import (
@@ -140,6 +144,12 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
     Session: lambda: Session.objects.create(
         programme=_programme(), date=datetime.date(2025, 8, 18), topic="Orientasi"
     ),
+    AccessAttempt: lambda: AccessAttempt.objects.create(
+        **_login_record(), get_data="", post_data="", failures_since_start=1
+    ),
+    LoginLog: lambda: LoginLog.objects.create(**_login_record()),
+    AccessFailureLog: lambda: AccessFailureLog.objects.create(**_login_record(), locked_out=False),
+    TOTPDevice: lambda: TOTPDevice.objects.create(user=factories.user(), name="authenticator"),
     AccessLog: lambda: AccessLog.objects.create(
         user=factories.user(),
         participant=(participant := factories.participant(factories.institution())),
@@ -159,7 +169,29 @@ def _screening() -> Screening:
 
 
 #: Written by the system, never added or edited by hand in the admin.
-SYSTEM_WRITTEN = {StatusChange, SignedScan, Notice, AccessLog}
+SYSTEM_WRITTEN = {
+    StatusChange,
+    SignedScan,
+    Notice,
+    AccessLog,
+    AccessAttempt,
+    LoginLog,
+    AccessFailureLog,
+}
+
+_login_records = itertools.count(1)
+
+
+def _login_record() -> dict[str, str]:
+    """The request details django-axes stores with each login attempt."""
+    n = next(_login_records)
+    return {
+        "username": f"staf.uji{n}",
+        "ip_address": f"192.0.2.{n % 250 + 1}",
+        "user_agent": f"Mozilla/5.0 (uji {n})",
+        "http_accept": "text/html",
+        "path_info": "/accounts/login/",
+    }
 
 
 def _signed_scan() -> SignedScan:

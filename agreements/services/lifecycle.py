@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from institutions.models import Institution
@@ -231,7 +232,7 @@ def _signing_problems(agreement: Agreement) -> list[str]:
             )
         if party.signatory is None or not party.signatory_position:
             problems.append(
-                _("%(party)s (%(institution)s) has no signatory and position.")
+                _("%(party)s (%(institution)s) has no signatory or no position.")
                 % {"party": party.label, "institution": party.institution}
             )
     return problems
@@ -281,6 +282,10 @@ def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
         agreement.end_date = end_of_term(agreement.effective_date, agreement.term_months)
     agreement.full_clean()
     agreement.save()
+    # The official PDF is rendered and stored once the signing commits; nothing if it rolls back.
+    from .issuing import issue_on_signing
+
+    issue_on_signing(agreement=agreement)
 
 
 @transaction.atomic
@@ -337,7 +342,8 @@ def agreement_terminate(
         )
     if agreement.end_date and date > agreement.end_date:
         raise ValidationError(
-            _("The agreement already ends on %(end)s.") % {"end": agreement.end_date},
+            _("The termination date is after the end of the agreement (%(end)s).")
+            % {"end": date_format(agreement.end_date, "j F Y")},
             code="date",
         )
     _record(agreement, user=user, to_status=Status.TERMINATED, reason=reason.strip())

@@ -1,23 +1,39 @@
-"""Public registry of agreements, agreement pages and the PDF download."""
+"""Public registry of agreements, agreement pages, the official PDF, the signed scan and the
+verification page of issued documents."""
 
 from __future__ import annotations
 
+import logging
+
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.cache import get_conditional_response
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from .. import selectors
-from ..models import Agreement, Party
+from ..models import Agreement, IssuedDocument, Party, SignedScan
 from ..pdf import agreement_pdf_filename, render_agreement_pdf
+from ..services import issuing
+from ..services.documents import scan_download_filename
+
+logger = logging.getLogger(__name__)
 
 REGISTRY_PAGE_SIZE = 25
+#: How long browsers and proxies may keep an issued PDF before asking again (with its ETag):
+#: its bytes never change.
+ISSUED_PDF_MAX_AGE = 24 * 60 * 60
+#: A newer scan may replace the current one, so it is kept for a shorter while.
+SCAN_MAX_AGE = 60 * 60
+#: Verification codes are 16 characters; anything much longer is not one.
+_CODE_MAX_LENGTH = 64
 
 
-def _parties_prefetch() -> Prefetch:
+def _parties_prefetch(lookup: str = "parties") -> Prefetch:
     return Prefetch(
-        "parties",
+        lookup,
         queryset=Party.objects.select_related("institution", "signatory").order_by("order"),
     )
 
@@ -75,6 +91,10 @@ def _visible_agreement(request: HttpRequest, pk: int) -> Agreement:
 def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One agreement: the public facts, with a way into the staff workspace for its parties."""
     agreement = _visible_agreement(request, pk)
+    issued = scan = None
+    if agreement.is_signed:
+        issued = IssuedDocument.objects.filter(agreement=agreement).first()
+        scan = agreement.current_scan
     return render(
         request,
         "agreements/agreement_detail.html",
@@ -83,16 +103,123 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_party_staff": selectors.is_party_staff(request.user, agreement),
             "addenda": agreement.addenda.visible_to(request.user).order_by("signed_on", "pk"),
             "programmes": agreement.programmes.select_related("host").order_by("launch_date"),
+            "issued": issued,
+            "scan": scan,
         },
     )
 
 
+def _pdf_headers(response: HttpResponse, agreement: Agreement) -> HttpResponse:
+    response["Content-Disposition"] = f'inline; filename="{agreement_pdf_filename(agreement)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @require_GET
 def agreement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
-    """The agreement as a PDF document, rendered from its current data."""
-    agreement = _visible_agreement(request, pk)
-    response = HttpResponse(render_agreement_pdf(agreement), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{agreement_pdf_filename(agreement)}"'
-    if not agreement.is_public:
+    """The agreement as a PDF document.
+
+    A signed agreement's PDF is its issued document: the same stored bytes on every download
+    (issued now if it never was), cacheable, with its SHA-256 as the ETag so that a repeated
+    download can be answered 304. A draft, seen only by staff of its parties, is rendered from
+    its current data and never cached.
+    """
+    agreement = get_object_or_404(
+        Agreement.objects.visible_to(request.user).select_related("issued_document"), pk=pk
+    )
+    if not agreement.is_signed:
+        response = HttpResponse(render_agreement_pdf(agreement), content_type="application/pdf")
         response["Cache-Control"] = "private, no-store"
+        return _pdf_headers(response, agreement)
+
+    document = issuing.issued_document_for(agreement)
+    etag = f'"{document.sha256}"'
+    cache_control = f"public, max-age={ISSUED_PDF_MAX_AGE}"
+    not_modified = get_conditional_response(request, etag=etag)
+    if not_modified is not None:
+        not_modified["ETag"] = etag
+        not_modified["Cache-Control"] = cache_control
+        return not_modified
+    try:
+        # A few dozen kilobytes: read whole, so the response has a length and plain content.
+        data = issuing.read_issued(document)
+    except FileNotFoundError:
+        logger.error(
+            "The file of the issued document of agreement %s is missing: %s",
+            agreement.pk,
+            document.file.name,
+        )
+        raise Http404(_("The file of this document is missing.")) from None
+    response = HttpResponse(data, content_type="application/pdf")
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    return _pdf_headers(response, agreement)
+
+
+@require_GET
+def agreement_scan(request: HttpRequest, pk: int) -> FileResponse:
+    """The current signed scan of a signed agreement, for anyone: once signed, the agreement
+    with its officials' signatures and stamps is a public document. 404 for a draft, or when
+    no scan was uploaded."""
+    agreement = get_object_or_404(Agreement.objects.public(), pk=pk)
+    scan = (
+        SignedScan.objects.select_related("agreement")
+        .filter(agreement=agreement)
+        .order_by("-uploaded_at", "-pk")
+        .first()
+    )
+    if scan is None:
+        raise Http404(_("No signed scan has been uploaded for this agreement."))
+    etag = f'"{scan.sha256}"'
+    cache_control = f"public, max-age={SCAN_MAX_AGE}"
+    not_modified = get_conditional_response(request, etag=etag)
+    if not_modified is not None:
+        not_modified["ETag"] = etag
+        not_modified["Cache-Control"] = cache_control
+        return not_modified
+    try:
+        handle = scan.file.storage.open(scan.file.name, "rb")
+    except FileNotFoundError:
+        logger.error("The file of signed scan %s is missing: %s", scan.pk, scan.file.name)
+        raise Http404(_("The file of this scan is missing.")) from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=scan_download_filename(scan),
+        content_type="application/pdf",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    return response
+
+
+@require_GET
+def verify(request: HttpRequest, code: str) -> HttpResponse:
+    """The verification page of an issued document, reached through the QR code on its last
+    page: the agreement, its status today, and the SHA-256 of the PDF that was issued. An
+    unknown code gets a page that says so, with status 404."""
+    document = None
+    if len(code) <= _CODE_MAX_LENGTH:
+        document = (
+            IssuedDocument.objects.select_related("agreement", "agreement__parent")
+            .prefetch_related(_parties_prefetch("agreement__parties"))
+            .filter(verification_code=code)
+            .first()
+        )
+    if document is None:
+        response = render(request, "agreements/verify_not_found.html", {"code": code}, status=404)
+    else:
+        agreement = document.agreement
+        response = render(
+            request,
+            "agreements/verify.html",
+            {
+                "document": document,
+                "agreement": agreement,
+                "current_status": agreement.current_status(),
+            },
+        )
+    # A verification page is looked up by its code, not found by search engines.
+    response["X-Robots-Tag"] = "noindex"
     return response

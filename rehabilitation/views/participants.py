@@ -1,79 +1,297 @@
-"""Staff pages of rehabilitation programmes and participants.
+"""Staff pages of participants: the list, registration, the record, corrections, transfers.
 
-Participants are specific personal data: every lookup goes through `visible_to(user)`, so an
-outsider gets 404 and never learns that a record exists.
+Participants are specific personal data (UU PDP 27/2022): every lookup goes through
+`visible_to(user)`, so an outsider gets 404 and never learns that a record exists, and every
+page that shows a participant writes the access log.
 """
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions import access
+from institutions.models import Membership
 
-from ..models import AccessLog, Enrolment, Participant, Programme
+from .. import assist
+from ..forms.enrolment import (
+    ParticipantForm,
+    ParticipantSearchForm,
+    TransferForm,
+    add_service_error,
+    screenable_programmes,
+)
+from ..models import (
+    AccessLog,
+    Assessment,
+    Enrolment,
+    EnrolmentEvent,
+    EnrolmentPhase,
+    Participant,
+    Screening,
+)
+from ..services import enrolment as services
 from ..services.audit import record_access, record_bulk_access
+
+PAGE_SIZE = 50
+
+
+def may_see_personal_data(user) -> bool:
+    """Whether `user` may see any participant at all (programme staff, administrators)."""
+    return access.is_superuser(user) or bool(
+        access.institution_ids(user, access.PERSONAL_DATA_ROLES)
+    )
+
+
+def get_participant_for_user(user, pk: int, *, write: bool = False) -> Participant:
+    """The participant `pk` as `user` may see them: 404 for everyone else; with `write`,
+    403 for those who see but may not change (none today: the same people do both)."""
+    participant = get_object_or_404(
+        Participant.objects.visible_to(user).select_related("institution"), pk=pk
+    )
+    if write and not services.may_write_participant(user, participant):
+        raise PermissionDenied(_("You may not change this participant's record."))
+    return participant
+
+
+def _warn_if_minor(request: HttpRequest, participant: Participant) -> None:
+    if participant.is_minor():
+        messages.warning(
+            request,
+            _(
+                "This participant is a child (under 18): children's data have extra "
+                "protection. Share nothing beyond what the programme needs."
+            ),
+        )
 
 
 @never_cache
 @require_GET
 @access.staff_required
-def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A programme, and its enrolments for those who may see participants."""
-    programme = get_object_or_404(
-        Programme.objects.visible_to(request.user).select_related("host", "agreement"), pk=pk
+def participant_list(request: HttpRequest) -> HttpResponse:
+    """The participants the user may see, searchable by register number or name."""
+    user = request.user
+    if not may_see_personal_data(user):
+        raise Http404(_("No such page."))
+    form = ParticipantSearchForm(request.GET or None)
+    participants = (
+        Participant.objects.visible_to(user)
+        .select_related("institution")
+        .prefetch_related(
+            Prefetch(
+                "enrolments",
+                queryset=Enrolment.objects.visible_to(user)
+                .select_related("programme")
+                .order_by("-start_date"),
+                to_attr="visible_enrolments",
+            )
+        )
+        .order_by("institution__name", "register_number", "pk")
     )
-    enrolments = list(
-        Enrolment.objects.visible_to(request.user)
-        .filter(programme=programme)
-        .select_related("participant__institution")
-        .order_by("participant__register_number")
-    )
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    if query:
+        participants = participants.filter(
+            Q(register_number__icontains=query) | Q(full_name__icontains=query)
+        )
+    page = Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
     record_bulk_access(
-        user=request.user,
-        participants=[enrolment.participant for enrolment in enrolments],
-        action=AccessLog.Action.VIEW,
-        detail=f"programme {programme.pk} list",
+        user=user, participants=rows, action=AccessLog.Action.VIEW, detail="participant list"
     )
     return render(
         request,
-        "rehabilitation/programme_detail.html",
+        "rehabilitation/participant_list.html",
         {
-            "programme": programme,
-            "partners": programme.partners.all(),
-            "enrolments": enrolments,
-            "may_see_participants": access.is_superuser(request.user)
-            or bool(access.institution_ids(request.user, access.PERSONAL_DATA_ROLES)),
+            "form": form,
+            "query": query,
+            "page": page,
+            "participants": rows,
+            "today": timezone.localdate(),
+            "may_create": access.is_superuser(user)
+            or bool(access.institution_ids(user, access.PERSONAL_DATA_ROLES)),
+            "may_export_identified": access.is_superuser(user)
+            or bool(access.institution_ids(user, {Membership.Role.ADMIN})),
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def participant_create(request: HttpRequest) -> HttpResponse:
+    """Register a detainee or prisoner at one of the user's institutions."""
+    if not may_see_personal_data(request.user):
+        raise PermissionDenied(_("Only programme staff and administrators register participants."))
+    form = ParticipantForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            participant = services.participant_create(
+                user=request.user,
+                institution=form.cleaned_data["institution"],
+                **form.participant_fields(),
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Participant registered."))
+            _warn_if_minor(request, participant)
+            return redirect("rehabilitation:participant", participant.pk)
+    return render(request, "rehabilitation/participant_form.html", {"form": form})
 
 
 @never_cache
 @require_GET
 @access.staff_required
 def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One participant's record, for the programme staff of the institutions involved."""
-    participant = get_object_or_404(
-        Participant.objects.visible_to(request.user).select_related("institution"), pk=pk
-    )
-    record_access(user=request.user, participant=participant, action=AccessLog.Action.VIEW)
-    enrolments = (
-        Enrolment.objects.visible_to(request.user)
+    """One participant's record, for the programme staff of the institutions involved: only
+    the enrolments (and their screenings) the user may see."""
+    user = request.user
+    participant = get_participant_for_user(user, pk)
+    record_access(user=user, participant=participant, action=AccessLog.Action.VIEW)
+    enrolments = list(
+        Enrolment.objects.visible_to(user)
         .filter(participant=participant)
-        .select_related("programme__host")
-        .order_by("-start_date")
+        .select_related("programme__host", "current_phase")
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=EnrolmentEvent.objects.select_related("recorded_by").order_by(
+                    "recorded_at", "pk"
+                ),
+            ),
+            Prefetch(
+                "phases",
+                queryset=EnrolmentPhase.objects.select_related("phase").order_by(
+                    "start_date", "pk"
+                ),
+            ),
+            Prefetch("assessments", queryset=Assessment.objects.order_by("date", "pk")),
+        )
+        .order_by("-start_date", "-pk")
     )
+    screenings = list(
+        Screening.objects.filter(participant=participant)
+        .filter(services.visible_screenings_filter(user, participant, [e.pk for e in enrolments]))
+        .select_related("enrolment__programme", "screened_by")
+        .prefetch_related("scores")
+        .order_by("-date", "-pk")
+    )
+    for screening in screenings:
+        bands = [assist.Risk(score.risk) for score in screening.scores.all()]
+        screening.highest = assist.highest(bands)
+        screening.eligible = assist.is_eligible(bands)
+    today = timezone.localdate()
     return render(
         request,
         "rehabilitation/participant_detail.html",
-        {"participant": participant, "enrolments": enrolments},
+        {
+            "participant": participant,
+            "age": participant.age_on(today),
+            "is_minor": participant.is_minor(today),
+            "substances": [assist.Substance(code).label for code in participant.substances],
+            "enrolments": enrolments,
+            "screenings": screenings,
+            "transfers": participant.transfers.select_related(
+                "from_institution", "to_institution", "recorded_by"
+            ).order_by("date", "pk"),
+            "may_write": services.may_write_participant(user, participant),
+            "may_transfer": services.may_transfer_participant(user, participant),
+            "may_screen": screenable_programmes(user, participant).exists(),
+        },
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def participant_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a participant's record."""
+    participant = get_participant_for_user(request.user, pk, write=True)
+    form = ParticipantForm(request.POST or None, participant=participant)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participant_update(
+                participant=participant, user=request.user, **form.participant_fields()
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("rehabilitation:participant", participant.pk)
+    record_access(
+        user=request.user, participant=participant, action=AccessLog.Action.VIEW, detail="edit"
+    )
+    return render(
+        request,
+        "rehabilitation/participant_form.html",
+        {"form": form, "participant": participant},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a participant to another institution (the history stays)."""
+    participant = get_participant_for_user(request.user, pk)
+    if not services.may_transfer_participant(request.user, participant):
+        raise PermissionDenied(_("Only the institution holding a participant transfers them."))
+    form = TransferForm(request.POST or None, participant=participant)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.participant_transfer(
+                participant=participant,
+                user=request.user,
+                to_institution=data["to_institution"],
+                date=data["date"],
+                register_number=data["register_number"],
+                reason=data["reason"],
+                end_enrolments=data["end_enrolments"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("Transferred to %(institution)s.") % {"institution": data["to_institution"]},
+            )
+            if Participant.objects.visible_to(request.user).filter(pk=participant.pk).exists():
+                return redirect("rehabilitation:participant", participant.pk)
+            return redirect("rehabilitation:participants")
+    record_access(
+        user=request.user,
+        participant=participant,
+        action=AccessLog.Action.VIEW,
+        detail="transfer",
+    )
+    open_enrolments = (
+        Enrolment.objects.visible_to(request.user)
+        .filter(participant=participant)
+        .exclude(status__in=Enrolment.FINAL_STATUSES)
+        .select_related("programme")
+    )
+    return render(
+        request,
+        "rehabilitation/participant_transfer.html",
+        {"form": form, "participant": participant, "open_enrolments": open_enrolments},
     )
 
 
 urlpatterns = [
-    path("staff/programmes/<int:pk>/", programme_detail, name="programme"),
+    path("staff/participants/", participant_list, name="participants"),
+    path("staff/participants/new/", participant_create, name="participant_create"),
     path("staff/participants/<int:pk>/", participant_detail, name="participant"),
+    path("staff/participants/<int:pk>/edit/", participant_edit, name="participant_edit"),
+    path(
+        "staff/participants/<int:pk>/transfer/", participant_transfer, name="participant_transfer"
+    ),
 ]

@@ -1,5 +1,233 @@
-"""Views: programmes."""
+"""Staff pages of rehabilitation programmes: the list, creation, the programme page and the
+editing of its phases. Changes go through `rehabilitation.services.enrolment`.
 
-from django.urls import path  # noqa: F401
+Programmes are seen by the staff of the host and partner institutions (others get 404);
+participants' names on the programme page only by those with personal-data rights.
+"""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from institutions import access
+
+from ..forms.enrolment import PhaseFormSet, ProgrammeEditForm, ProgrammeForm, add_service_error
+from ..models import AccessLog, Enrolment, Programme
+from ..services import enrolment as services
+from ..services.audit import record_bulk_access
+
+Status = Enrolment.Status
+
+
+def get_programme_for_user(user, pk: int, *, manage: bool = False, queryset=None) -> Programme:
+    """The programme `pk` as `user` may see it: 404 unless staff of the host or a partner;
+    with `manage`, 403 unless an editor or administrator of the host."""
+    queryset = Programme.objects.all() if queryset is None else queryset
+    programme = get_object_or_404(queryset.visible_to(user), pk=pk)
+    if manage and not services.may_manage_programme(user, programme):
+        raise PermissionDenied(_("Only editors and administrators of the host may change this."))
+    return programme
+
+
+@require_GET
+@access.staff_required
+def programme_list(request: HttpRequest) -> HttpResponse:
+    """The programmes of the user's institutions, with their places taken."""
+    programmes = (
+        Programme.objects.visible_to(request.user)
+        .select_related("host", "agreement")
+        .annotate(
+            active=Count(
+                "enrolments",
+                filter=Q(enrolments__status__in=Enrolment.ACTIVE_STATUSES),
+                distinct=True,  # the partners join of `visible_to` repeats rows
+            )
+        )
+        .order_by("-launch_date", "name")
+    )
+    return render(
+        request,
+        "rehabilitation/programme_list.html",
+        {
+            "programmes": programmes,
+            "may_create": access.is_superuser(request.user)
+            or bool(access.institution_ids(request.user, access.EDIT_ROLES)),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def programme_create(request: HttpRequest) -> HttpResponse:
+    """A new programme under a signed agreement, with its phases (standard TC by default)."""
+    if not (
+        access.is_superuser(request.user) or access.institution_ids(request.user, access.EDIT_ROLES)
+    ):
+        raise PermissionDenied(_("Only editors and administrators create programmes."))
+    form = ProgrammeForm(request.POST or None, user=request.user)
+    # The standard phases fill the blank form; once posted, the rows are what was sent.
+    formset = PhaseFormSet(
+        request.POST or None,
+        initial=None if request.method == "POST" else services.standard_phases(),
+        prefix="phases",
+    )
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data = form.cleaned_data
+        try:
+            programme = services.programme_create(
+                user=request.user,
+                name=data["name"],
+                kind=data["kind"],
+                host=data["host"],
+                partners=list(data["partners"]),
+                agreement=data["agreement"],
+                launch_date=data["launch_date"],
+                launch_event=data["launch_event"],
+                capacity=data["capacity"],
+                description=data["description"],
+                phases=formset.rows(),
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Programme created."))
+            return redirect("rehabilitation:programme", programme.pk)
+    return render(request, "rehabilitation/programme_form.html", {"form": form, "formset": formset})
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A programme: facts, phases, places, enrolments by status (names for those who may see
+    participants), links."""
+    user = request.user
+    programme = get_programme_for_user(
+        user, pk, queryset=Programme.objects.select_related("host", "agreement", "launch_event")
+    )
+    partners = list(programme.partners.order_by("name"))
+    institution_ids = {programme.host_id, *(partner.pk for partner in partners)}
+    may_see_participants = access.is_superuser(user) or bool(
+        access.institution_ids(user, access.PERSONAL_DATA_ROLES) & institution_ids
+    )
+    counts = dict(
+        Enrolment.objects.filter(programme=programme)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    enrolments = []
+    if may_see_participants:
+        enrolments = list(
+            Enrolment.objects.visible_to(user)
+            .filter(programme=programme)
+            .select_related("participant__institution", "current_phase")
+            .order_by("participant__register_number")
+        )
+        record_bulk_access(
+            user=user,
+            participants=[enrolment.participant for enrolment in enrolments],
+            action=AccessLog.Action.VIEW,
+            detail=f"programme {programme.pk} list",
+        )
+    by_status = [
+        {
+            "status": status,
+            "label": status.label,
+            "count": counts.get(status.value, 0),
+            "enrolments": [e for e in enrolments if e.status == status],
+        }
+        for status in Status
+    ]
+    active = sum(counts.get(status, 0) for status in Enrolment.ACTIVE_STATUSES)
+    phases = list(programme.phases.order_by("order"))
+    return render(
+        request,
+        "rehabilitation/programme_detail.html",
+        {
+            "programme": programme,
+            "partners": partners,
+            "phases": phases,
+            "total_weeks": sum(phase.planned_weeks for phase in phases),
+            "agreement_status": programme.agreement.current_status(),
+            "takes_participants": programme.agreement.current_status()
+            in services.AGREEMENT_IN_FORCE,
+            "active": active,
+            "free": None if programme.capacity is None else max(programme.capacity - active, 0),
+            "by_status": by_status,
+            "total": sum(counts.values()),
+            "enrolments": enrolments,
+            "may_see_participants": may_see_participants,
+            "may_manage": services.may_manage_programme(user, programme),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def programme_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change the name, partners, capacity and description of a programme."""
+    programme = get_programme_for_user(request.user, pk, manage=True)
+    form = ProgrammeEditForm(request.POST or None, programme=programme)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.programme_update(
+                programme=programme,
+                user=request.user,
+                name=data["name"],
+                partners=list(data["partners"]),
+                capacity=data["capacity"],
+                description=data["description"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("rehabilitation:programme", programme.pk)
+    return render(
+        request, "rehabilitation/programme_edit.html", {"programme": programme, "form": form}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@access.staff_required
+def programme_phases(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit the phases of a programme: names, planned lengths and order."""
+    programme = get_programme_for_user(request.user, pk, manage=True)
+    initial = [
+        {"id": phase.pk, "name": phase.name, "planned_weeks": phase.planned_weeks, "ORDER": n}
+        for n, phase in enumerate(programme.phases.order_by("order"), start=1)
+    ]
+    formset = PhaseFormSet(request.POST or None, initial=initial, prefix="phases")
+    if request.method == "POST" and formset.is_valid():
+        try:
+            services.phases_replace(programme=programme, user=request.user, phases=formset.rows())
+        except ValidationError as error:
+            formset._non_form_errors = formset.error_class(error.messages)
+        else:
+            messages.success(request, _("Phases saved."))
+            return redirect("rehabilitation:programme", programme.pk)
+    return render(
+        request,
+        "rehabilitation/programme_phases.html",
+        {"programme": programme, "formset": formset},
+    )
+
+
+urlpatterns = [
+    path("staff/programmes/", programme_list, name="programmes"),
+    path("staff/programmes/new/", programme_create, name="programme_create"),
+    path("staff/programmes/<int:pk>/", programme_detail, name="programme"),
+    path("staff/programmes/<int:pk>/edit/", programme_edit, name="programme_edit"),
+    path("staff/programmes/<int:pk>/phases/", programme_phases, name="programme_phases"),
+]

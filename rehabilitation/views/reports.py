@@ -1,5 +1,344 @@
-"""Views: reports."""
+"""Reports of programmes and institutions, the public statistics, exports of participants'
+personal data and the access log.
 
-from django.urls import path  # noqa: F401
+- Reports are aggregates (no names, no register numbers): any staff role of the programme's
+  host or partners, or of the institution, sees them; everyone else gets 404.
+- The public statistics show counts only, with small groups withheld (`reports.suppress`).
+- Exports of personal data need a personal-data role; identified exports (names, register
+  numbers, dates of birth) only an administrator of the participants' institution. Every
+  export is written to the access log, one line per participant.
+- The access log of an institution is read by its administrators only.
+"""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from agreements.models import Agreement
+from institutions import access
+from institutions.models import Institution, Membership
+
+from .. import charts, exports, reports
+from ..models import AccessLog, Participant, Programme
+from ..services.audit import record_bulk_access
+
+ACCESS_LOG_PAGE_SIZE = 50
+XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
+#: Administrators of an institution: they read its access log and may export identified data.
+ADMIN_ROLES = frozenset({Membership.Role.ADMIN})
+
+
+# --- Forms ---------------------------------------------------------------------------------
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class PeriodForm(forms.Form):
+    """The period of a report; an empty field takes this calendar year's first or last day."""
+
+    start = forms.DateField(label=gettext_lazy("From"), widget=_date_input())
+    end = forms.DateField(label=gettext_lazy("Until"), widget=_date_input())
+
+    def __init__(self, query, *, today: datetime.date | None = None) -> None:
+        default = reports.Period.calendar_year(today)
+        super().__init__(
+            {
+                "start": query.get("start") or default.start.isoformat(),
+                "end": query.get("end") or default.end.isoformat(),
+            }
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", _("The end of the period cannot be before its start."))
+        return cleaned
+
+    @property
+    def period(self) -> reports.Period:
+        return reports.Period(self.cleaned_data["start"], self.cleaned_data["end"])
+
+
+class _UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        full_name = obj.get_full_name()
+        return f"{full_name} ({obj.get_username()})" if full_name else obj.get_username()
+
+
+class AccessLogFilterForm(forms.Form):
+    """Filters of the access log: who, what, from and until which day."""
+
+    user = _UserChoiceField(
+        label=gettext_lazy("User"),
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label=gettext_lazy("Everyone"),
+    )
+    action = forms.ChoiceField(
+        label=gettext_lazy("Action"),
+        choices=[("", gettext_lazy("All")), *AccessLog.Action.choices],
+        required=False,
+    )
+    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=_date_input())
+    date_to = forms.DateField(label=gettext_lazy("Until"), required=False, widget=_date_input())
+
+    def __init__(self, data, *, institution: Institution) -> None:
+        super().__init__(data)
+        # Only the people who appear in this institution's log.
+        self.fields["user"].queryset = (
+            get_user_model()
+            .objects.filter(
+                pk__in=AccessLog.objects.filter(institution=institution).values("user_id")
+            )
+            .order_by("username")
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The end of the period cannot be before its start."))
+        return cleaned
+
+
+# --- Reports ------------------------------------------------------------------------------
+
+
+def _report_format(request: HttpRequest) -> str:
+    """ "html" (the page) or "xlsx"; any other `format` is 404."""
+    fmt = request.GET.get("format") or "html"
+    if fmt not in ("html", "xlsx"):
+        raise Http404(_("No such report format."))
+    return fmt
+
+
+def report_charts(figures: reports.Figures) -> list[charts.Chart]:
+    """The charts of a report page, each drawn from the same figures as its table."""
+    people = _("People")
+    return [
+        charts.bar_chart(
+            key="overview",
+            title=_("Enrolments in the period"),
+            bars=[
+                (_("Enrolled in the period"), figures.enrolled),
+                (_("Active at the end of the period"), figures.active),
+                (_("Completed"), figures.completed),
+                (_("Dropped out"), figures.dropped_out),
+            ],
+            value_label=people,
+        ),
+        charts.bar_chart(
+            key="phases",
+            title=_("Active per phase at the end of the period"),
+            bars=[(group.label, group.count) for group in figures.active_by_phase],
+            value_label=people,
+        ),
+        charts.bar_chart(
+            key="endings",
+            title=_("Endings in the period"),
+            bars=[(group.label, group.count) for group in figures.endings],
+            value_label=people,
+        ),
+        charts.bar_chart(
+            key="attendance",
+            title=_("Attendance at sessions in the period"),
+            bars=[(group.label, group.count) for group in figures.attendance],
+            value_label=_("Marks"),
+        ),
+        charts.bar_chart(
+            key="risk",
+            title=_("ASSIST risk at intake (enrolments started in the period)"),
+            bars=[(group.label, group.count) for group in figures.intake_risk],
+            value_label=people,
+        ),
+    ]
+
+
+def _xlsx_response(content: bytes, name: str, period: reports.Period) -> HttpResponse:
+    response = HttpResponse(content, content_type=XLSX_CONTENT_TYPE)
+    filename = f"laporan-{slugify(name)[:60]}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """A programme's figures for a period, as a page with charts or as Excel (?format=xlsx),
+    for any staff of its host or partner institutions."""
+    programme = get_object_or_404(
+        Programme.objects.visible_to(request.user).select_related("host", "agreement"), pk=pk
+    )
+    fmt = _report_format(request)
+    form = PeriodForm(request.GET)
+    figures = None
+    if form.is_valid():
+        figures = reports.programme_figures(programme=programme, period=form.period)
+        if fmt == "xlsx":
+            content = reports.render_xlsx(title=programme.name, figures=figures)
+            return _xlsx_response(content, programme.name, form.period)
+    return render(
+        request,
+        "rehabilitation/reports/programme_report.html",
+        {
+            "programme": programme,
+            "form": form,
+            "figures": figures,
+            "charts": report_charts(figures) if figures else [],
+        },
+    )
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """The figures of the programmes an institution hosts or is a partner of, together and
+    per programme, for any staff of that institution."""
+    if not access.has_role(request.user, pk):
+        raise Http404(_("No such institution."))
+    institution = get_object_or_404(Institution, pk=pk)
+    fmt = _report_format(request)
+    form = PeriodForm(request.GET)
+    result = None
+    if form.is_valid():
+        result = reports.institution_figures(institution=institution, period=form.period)
+        if fmt == "xlsx":
+            content = reports.render_xlsx(
+                title=institution.name, figures=result.total, programmes=result.programmes
+            )
+            return _xlsx_response(content, institution.display_name, form.period)
+    return render(
+        request,
+        "rehabilitation/reports/institution_report.html",
+        {
+            "institution": institution,
+            "form": form,
+            "result": result,
+            "figures": result.total if result else None,
+            "charts": report_charts(result.total) if result else [],
+        },
+    )
+
+
+# --- Public statistics --------------------------------------------------------------------
+
+
+@require_GET
+def public_statistics(request: HttpRequest) -> HttpResponse:
+    """Counts per programme for everyone, without login: no group under 10 people shown."""
+    programmes = (
+        Programme.objects.filter(agreement__status__in=Agreement.PUBLIC_STATUSES)
+        .select_related("host", "agreement")
+        .order_by("-launch_date", "name")
+    )
+    return render(
+        request,
+        "rehabilitation/public/statistics.html",
+        {"lines": reports.public_counts(programmes), "min_cell": reports.MIN_PUBLIC_CELL},
+    )
+
+
+# --- Exports of personal data -------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The participants the user may see, as CSV or Excel, pseudonymised unless
+    `?identified=1` is asked by an administrator (only their own institutions' participants
+    are then exported). Every participant exported gets a line in the access log."""
+    if fmt not in exports.FORMATS:
+        raise Http404(_("No such export format."))
+    user = request.user
+    identified = request.GET.get("identified") == "1"
+    participants = Participant.objects.visible_to(user)
+    if identified:
+        if not access.is_superuser(user):
+            own = access.institution_ids(user, ADMIN_ROLES)
+            if not own:
+                raise PermissionDenied(
+                    _("Only an institution's administrators may export names and numbers.")
+                )
+            participants = participants.filter(institution_id__in=own)
+    elif not access.is_superuser(user) and not access.institution_ids(
+        user, access.PERSONAL_DATA_ROLES
+    ):
+        raise PermissionDenied(_("Your role does not give access to participants' data."))
+    exported = list(exports.for_export(participants, user))
+    content = exports.render(fmt, exported, identified=identified)
+    kind = "identified" if identified else "pseudonymised"
+    record_bulk_access(
+        user=user, participants=exported, action=AccessLog.Action.EXPORT, detail=f"{kind} {fmt}"
+    )
+    label = "identitas" if identified else "pseudonim"
+    response = HttpResponse(content, content_type=exports.CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = (
+        f'attachment; filename="peserta-{label}-{timezone.localdate():%Y-%m-%d}.{fmt}"'
+    )
+    return response
+
+
+# --- Access log ---------------------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+@access.staff_required
+def access_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """Who viewed, changed or exported which of the institution's participants, and when:
+    for the institution's administrators only (404 for everyone else)."""
+    if not access.has_role(request.user, pk, ADMIN_ROLES):
+        raise Http404(_("No such institution."))
+    institution = get_object_or_404(Institution, pk=pk)
+    form = AccessLogFilterForm(request.GET or None, institution=institution)
+    entries = AccessLog.objects.filter(institution=institution)
+    if form.is_bound:
+        form.is_valid()
+        # Each valid filter applies; a wrong one is shown as an error and ignored.
+        cleaned = getattr(form, "cleaned_data", {})
+        if cleaned.get("user"):
+            entries = entries.filter(user=cleaned["user"])
+        if cleaned.get("action"):
+            entries = entries.filter(action=cleaned["action"])
+        if cleaned.get("date_from"):
+            entries = entries.filter(at__date__gte=cleaned["date_from"])
+        if cleaned.get("date_to"):
+            entries = entries.filter(at__date__lte=cleaned["date_to"])
+    page = Paginator(
+        entries.select_related("user", "participant").order_by("-at", "-pk"),
+        ACCESS_LOG_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "rehabilitation/reports/access_log.html",
+        {"institution": institution, "form": form, "page": page},
+    )
+
+
+urlpatterns = [
+    path("staff/programmes/<int:pk>/report/", programme_report, name="programme_report"),
+    path("staff/institutions/<int:pk>/report/", institution_report, name="institution_report"),
+    path("staff/institutions/<int:pk>/access-log/", access_log, name="access_log"),
+    path("staff/participants/export.<str:fmt>", participants_export, name="participants_export"),
+    path("statistics/", public_statistics, name="public_statistics"),
+]

@@ -1,0 +1,158 @@
+"""Two-factor authentication with time-based one-time codes (TOTP), on django-otp.
+
+Any account may enrol one authenticator app; from then on its login has a second step that asks
+for the current code, and only a session verified with a code counts as verified (the Django
+admin may require that, see `config.middleware.AdminTwoFactorMiddleware`). The secret lives in
+django-otp's `TOTPDevice`; an administrator removes a lost device in the admin.
+
+Between the password and the code the account is not logged in: the session only holds a
+pending login (`start_pending_login`), which expires after `PENDING_LOGIN_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from dataclasses import dataclass
+
+import segno
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+#: Session key of a login that passed the password step and waits for its code.
+PENDING_SESSION_KEY = "otp_pending_login"
+#: How long the code step waits after the password step.
+PENDING_LOGIN_SECONDS = 5 * 60
+#: The name given to the device an account enrols.
+DEVICE_NAME = "authenticator"
+
+
+class CodeForm(forms.Form):
+    """The six-digit code shown by the authenticator app (spaces are ignored)."""
+
+    otp_token = forms.CharField(
+        label=_("Code from your authenticator app"),
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+    def clean_otp_token(self) -> str:
+        token = "".join(self.cleaned_data["otp_token"].split())
+        if not re.fullmatch(r"[0-9]{6}", token):
+            raise forms.ValidationError(
+                _("Enter the 6 digits shown by your authenticator app."), code="invalid"
+            )
+        return token
+
+
+def confirmed_device(user: AbstractBaseUser) -> TOTPDevice | None:
+    """The account's confirmed TOTP device, if it has enrolled one."""
+    if user.pk is None:  # the anonymous user
+        return None
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+
+
+@transaction.atomic
+def enrolment_device(*, user: AbstractBaseUser) -> TOTPDevice:
+    """The unconfirmed device an enrolment shows, made with a new secret on first use.
+
+    The secret stays the same across page loads until it is confirmed, so that a code from an
+    app that scanned it earlier still works.
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+    return device
+
+
+@transaction.atomic
+def device_confirm(*, device: TOTPDevice, token: str) -> bool:
+    """Confirm an enrolment with a code from the app; False (nothing changed) if it is wrong.
+
+    Any other unconfirmed device of the account is dropped: one device per account.
+    """
+    if device.confirmed or not device.verify_token(token):
+        return False
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    TOTPDevice.objects.filter(user_id=device.user_id, confirmed=False).delete()
+    return True
+
+
+def device_verify(*, device: TOTPDevice, token: str) -> bool:
+    """Whether `token` is the device's current code (django-otp throttles repeated failures
+    and refuses a code used before)."""
+    with transaction.atomic():
+        # Lock the row so two requests cannot both spend the same code.
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        return locked.verify_token(token)
+
+
+def wrong_code_message(device: TOTPDevice) -> str:
+    """What to tell someone whose code was refused: wrong, or too many wrong ones in a row
+    (django-otp then refuses even the right code for a while, longer after each failure)."""
+    device.refresh_from_db()
+    allowed, _details = device.verify_is_allowed()
+    if not allowed:
+        return str(_("Too many wrong codes in a row. Wait a minute, then enter the current code."))
+    return str(_("This code is wrong or has expired. Try the current one."))
+
+
+def qr_data_uri(device: TOTPDevice) -> str:
+    """The device's otpauth:// address as an SVG QR code in a data: URI, for an <img>."""
+    return segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2)
+
+
+def secret_text(device: TOTPDevice) -> str:
+    """The secret in base32, in groups of four, for typing into an app by hand."""
+    secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """A login that passed the password step: who, with which backend, and where to after."""
+
+    user: AbstractBaseUser
+    backend: str
+    next_url: str
+
+
+def start_pending_login(
+    request: HttpRequest, *, user: AbstractBaseUser, backend: str, next_url: str
+) -> None:
+    """Remember, in the anonymous session, that `user` gave the right password."""
+    request.session[PENDING_SESSION_KEY] = {
+        "user": str(user.pk),
+        "backend": backend,
+        "next": next_url,
+        "since": time.time(),
+    }
+
+
+def pending_login(request: HttpRequest) -> PendingLogin | None:
+    """The pending login of this session, or None if there is none or it has expired."""
+    data = request.session.get(PENDING_SESSION_KEY)
+    if not isinstance(data, dict):
+        return None
+    if time.time() - float(data.get("since", 0)) > PENDING_LOGIN_SECONDS:
+        clear_pending_login(request)
+        return None
+    user = get_user_model()._default_manager.filter(pk=data.get("user"), is_active=True).first()
+    if user is None:
+        clear_pending_login(request)
+        return None
+    return PendingLogin(user=user, backend=data["backend"], next_url=data["next"])
+
+
+def clear_pending_login(request: HttpRequest) -> None:
+    """Forget the pending login."""
+    request.session.pop(PENDING_SESSION_KEY, None)

@@ -1,0 +1,204 @@
+"""Exports of participants' personal data as CSV or Excel, pseudonymised by default.
+
+A pseudonymised export holds no name, no register number and only the year of birth; each
+participant appears under a pseudonym, a keyed hash of their id that stays the same from one
+export to the next (so that two exports can be compared) but cannot be turned back into the id
+without the site's secret key. An identified export adds the name, the register number and the
+full date of birth; the view decides who may have which (see `views.reports`).
+
+Cells that a spreadsheet would read as a formula are neutralised: in CSV with the agreements
+export's helper (a leading quote), in Excel by storing every text as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import hashlib
+import hmac
+import io
+from collections.abc import Iterable, Iterator
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from agreements.views.exports import neutralise
+
+from .assist import Risk, Substance, highest
+from .models import Enrolment, Participant, Screening
+
+FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+PSEUDONYM_PREFIX = "P-"
+PSEUDONYM_LENGTH = 10
+
+
+def pseudonym(participant_id: int) -> str:
+    """A stable pseudonym: "P-" and the first 10 hex digits of HMAC-SHA256(id, SECRET_KEY)."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), str(participant_id).encode(), hashlib.sha256
+    ).hexdigest()
+    return f"{PSEUDONYM_PREFIX}{digest[:PSEUDONYM_LENGTH]}"
+
+
+def for_export(participants: QuerySet[Participant], user) -> QuerySet[Participant]:
+    """`participants` with what an export shows, in four queries whatever their number: the
+    enrolments and screenings `user` may see (a partner of one programme does not learn of
+    another programme's enrolment), with the programmes and the scores."""
+    enrolments = Enrolment.objects.visible_to(user)
+    return participants.select_related("institution").prefetch_related(
+        Prefetch(
+            "enrolments",
+            queryset=enrolments.select_related("programme").order_by("start_date", "pk"),
+            to_attr="export_enrolments",
+        ),
+        Prefetch(
+            "screenings",
+            queryset=Screening.objects.filter(
+                Q(enrolment__isnull=True) | Q(enrolment__in=enrolments.values("pk"))
+            )
+            .order_by("date", "pk")
+            .prefetch_related("scores"),
+            to_attr="export_screenings",
+        ),
+    )
+
+
+def intake_band(participant: Participant) -> Risk | None:
+    """The highest ASSIST band of the participant's first screening (from `for_export`)."""
+    screenings = getattr(participant, "export_screenings", None)
+    if not screenings:
+        return None
+    return highest([Risk(score.risk) for score in screenings[0].scores.all()])
+
+
+def headers(*, identified: bool) -> list[str]:
+    """The column titles; an identified export has the name, number and date of birth."""
+    personal = (
+        [_("Register number"), _("Full name"), _("Date of birth")]
+        if identified
+        else [_("Year of birth")]
+    )
+    return [
+        _("Pseudonym"),
+        *personal,
+        _("Sex"),
+        _("Status"),
+        _("Held at"),
+        _("Case article"),
+        _("Substances used"),
+        _("Enrolments"),
+        _("ASSIST risk at intake"),
+    ]
+
+
+def _substances(codes) -> str:
+    """The substances' names; `substances` is a JSON field, so anything but a list is empty."""
+    if not isinstance(codes, list):
+        return ""
+    labels = dict(Substance.choices)
+    return "; ".join(str(labels.get(code, code)) for code in codes)
+
+
+def _enrolments(participant: Participant) -> str:
+    return "; ".join(
+        f"{enrolment.programme.name}: {enrolment.get_status_display()}, "
+        f"{enrolment.start_date.isoformat()} – "
+        f"{enrolment.end_date.isoformat() if enrolment.end_date else '…'}"
+        for enrolment in participant.export_enrolments
+    )
+
+
+def export_rows(participants: Iterable[Participant], *, identified: bool) -> Iterator[list]:
+    """One row per participant, in `headers()` order; dates stay dates for the writers.
+    Pseudonymised rows are sorted by institution and pseudonym, not by register number."""
+    rows: list[tuple[tuple[str, str], list]] = []
+    for participant in participants:
+        band = intake_band(participant)
+        personal = (
+            [participant.register_number, participant.full_name, participant.birth_date]
+            if identified
+            else [participant.birth_date.year if participant.birth_date else None]
+        )
+        alias = pseudonym(participant.pk)
+        held_at = participant.institution.display_name
+        rows.append(
+            (
+                (held_at, alias),
+                [
+                    alias,
+                    *personal,
+                    participant.get_sex_display(),
+                    participant.get_status_display(),
+                    held_at,
+                    participant.case_article,
+                    _substances(participant.substances),
+                    _enrolments(participant),
+                    str(band.label) if band else "",
+                ],
+            )
+        )
+    if not identified:
+        rows.sort(key=lambda item: item[0])
+    for _key, row in rows:
+        yield row
+
+
+def _csv_cell(value) -> str | int:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return neutralise(value)
+    return value
+
+
+def render_csv(participants: Iterable[Participant], *, identified: bool) -> bytes:
+    """CSV in UTF-8 with a byte-order mark, so that Excel reads the Indonesian text right."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers(identified=identified))
+    for row in export_rows(participants, identified=identified):
+        writer.writerow([_csv_cell(value) for value in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def render_xlsx(participants: Iterable[Participant], *, identified: bool) -> bytes:
+    """An Excel workbook with a bold frozen header; texts are always text, never formulas."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("Participants")[:31]
+    columns = headers(identified=identified)
+    sheet.append(columns)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for index in range(1, len(columns) + 1):
+        sheet.column_dimensions[get_column_letter(index)].width = 22
+    for row in export_rows(participants, identified=identified):
+        sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                # openpyxl stores a text starting with "=" as a formula; force plain text.
+                cell.data_type = "s"
+            elif isinstance(cell.value, datetime.date):
+                cell.number_format = "DD-MM-YYYY"
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+RENDERERS = {"csv": render_csv, "xlsx": render_xlsx}
+
+
+def render(fmt: str, participants: Iterable[Participant], *, identified: bool) -> bytes:
+    """The export in `fmt` ("csv" or "xlsx")."""
+    return RENDERERS[fmt](participants, identified=identified)

@@ -199,6 +199,16 @@ class Agreement(models.Model):
     termination_reason = models.TextField(_("reason for termination"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    version = models.PositiveIntegerField(
+        _("version"), default=1, editable=False, help_text=_("Raised by every saved change.")
+    )
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived records are kept but left out of working lists."),
+    )
 
     objects = AgreementQuerySet.as_manager()
 
@@ -392,6 +402,7 @@ class Meeting(models.Model):
     agenda = models.TextField(_("agenda"), blank=True)
     minutes = models.TextField(_("minutes"), blank=True)
     decisions = models.TextField(_("decisions"), blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     class Meta:
         verbose_name = _("meeting")

@@ -7,6 +7,7 @@ import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -176,3 +177,47 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()}, {self.institution}"
+
+
+class History(models.Model):
+    """One recorded change of a record: who, when, what action, and each field before and after.
+
+    Written by the services (and the admin) of every app through `institutions.history`, so that
+    no change goes unexplained. It lives here, at the bottom of the apps, and points at any
+    record through its content type; it is read through the record, by those who may see it.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("Created")
+        CHANGE = "change", _("Changed")
+        DELETE = "delete", _("Deleted")
+        ARCHIVE = "archive", _("Archived")
+        RESTORE = "restore", _("Restored from the archive")
+
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.PROTECT, verbose_name=_("kind of record")
+    )
+    object_id = models.CharField(_("record id"), max_length=64)
+    object_repr = models.CharField(_("record"), max_length=255)
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    changes = models.JSONField(
+        _("changes"), default=dict, blank=True, help_text=_("Field name → [before, after].")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("history entry")
+        verbose_name_plural = _("history")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["content_type", "object_id", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.object_repr}"

@@ -74,6 +74,7 @@ class Programme(models.Model):
         _("capacity"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
     description = models.TextField(_("description"), blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     objects = ProgrammeQuerySet.as_manager()
 
@@ -170,6 +171,14 @@ class Participant(models.Model):
     )
     route = models.CharField(_("route of use"), max_length=10, choices=Route.choices, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived records are kept but left out of working lists."),
+    )
 
     objects = ParticipantQuerySet.as_manager()
 
@@ -298,6 +307,7 @@ class Enrolment(models.Model):
         related_name="+",
         verbose_name=_("current phase"),
     )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     recovered = models.BooleanField(_("recovered"), null=True, blank=True)
     skilled = models.BooleanField(_("skilled"), null=True, blank=True)
     independent = models.BooleanField(_("independent"), null=True, blank=True)

@@ -29,6 +29,8 @@ CONFIG_VARIABLES = {
     "SECURE_PROXY_SSL_HEADER",
     "SESSION_COOKIE_AGE",
     "DJANGO_SETTINGS_MODULE",
+    # Set for the browser tests' own process; a production server never has it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
 
 

@@ -15,8 +15,10 @@ unescaped can make the renderer read local files or reach the network.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -35,6 +37,8 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse, URLFetchingError
 
 from .models import Agreement, Article, Party
 from .terbilang import date_in_words, long_date, ordinal, terbilang
+
+logger = logging.getLogger(__name__)
 
 TEMPLATE_NAME = "agreements/agreement_pdf.html"
 
@@ -278,6 +282,22 @@ class _PartyBlock:
     signatory_name: str
     signatory_nip: str
     signatory_position: str
+    logo_uri: str = ""
+
+
+def logo_data_uri(institution) -> str:
+    """The institution's logo as a data: URI, so that it is embedded without a fetch; "" when
+    it has none or the file cannot be read (a missing logo never stops a document)."""
+    if not institution.logo:
+        return ""
+    try:
+        with institution.logo.open("rb") as handle:
+            content = handle.read()
+    except OSError:
+        logger.warning("Logo of institution %s cannot be read", institution.pk)
+        return ""
+    mime = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
 
 
 @dataclass(frozen=True)
@@ -367,6 +387,7 @@ def _party_block(party: Party) -> _PartyBlock:
         signatory_name=signatory.full_name if signatory else BLANK,
         signatory_nip=signatory.nip if signatory else "",
         signatory_position=party.signatory_position or BLANK,
+        logo_uri=logo_data_uri(party.institution),
     )
 
 
@@ -452,6 +473,7 @@ def _context(
         "subject": subject.upper(),
         "subject_text": subject,
         "parties": blocks,
+        "has_logos": any(block.logo_uri for block in blocks),
         "authors": [block.institution_name for block in blocks],
         "all_labels": _join([block.label for block in blocks], "dan"),
         "opening_date": opening_date,

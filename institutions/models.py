@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from PIL import Image
+
+#: The largest logo accepted: it is embedded in every PDF of the institution's agreements.
+LOGO_MAX_BYTES = 1024 * 1024
+
+
+def _logo_path(instance: Institution, filename: str) -> str:
+    # Never the uploader's name: a random one, with the extension of the checked format.
+    extension = "png" if (instance.logo.name or "").lower().endswith(".png") else "jpg"
+    return f"logos/{uuid.uuid4().hex}.{extension}"
+
+
+def validate_logo(file) -> None:
+    """A logo must be a real PNG or JPEG image (by content), of a sensible size."""
+    if file.size > LOGO_MAX_BYTES:
+        raise ValidationError(_("The logo is larger than 1 MB."), code="too_large")
+    file.seek(0)
+    try:
+        with Image.open(file) as image:
+            image.verify()
+            if image.format not in ("PNG", "JPEG"):
+                raise ValidationError(_("The logo must be a PNG or JPEG image."), code="format")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValidationError(_("The logo is not a readable image."), code="damaged") from exc
+    finally:
+        file.seek(0)
 
 
 class Institution(models.Model):
@@ -48,6 +76,13 @@ class Institution(models.Model):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     website = models.URLField(_("website"), blank=True)
+    logo = models.ImageField(
+        _("logo"),
+        upload_to=_logo_path,
+        blank=True,
+        validators=[validate_logo],
+        help_text=_("PNG or JPEG, at most 1 MB; printed above the agreement's title."),
+    )
 
     class Meta:
         verbose_name = _("institution")

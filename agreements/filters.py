@@ -1,7 +1,8 @@
 """Search and filters of the staff agreement list, shared by the list page and its exports.
 
 One form turns the GET parameters into a filtered queryset, so that an export always holds
-exactly the agreements the list shows (on every page, not only the current one).
+exactly the agreements the list shows (on every page, not only the current one). Archived
+agreements are left out unless "include archived" is ticked.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class AgreementFilterForm(forms.Form):
         widget=forms.NumberInput(attrs={"placeholder": str(DEFAULT_EXPIRING_DAYS)}),
         help_text=_("Signed agreements whose end date falls between today and today + N days."),
     )
+    archived = forms.BooleanField(label=_("Include archived"), required=False)
 
     def __init__(self, data=None, *, user, **kwargs) -> None:
         super().__init__(data, **kwargs)
@@ -76,11 +78,14 @@ class AgreementFilterForm(forms.Form):
         self, agreements: AgreementQuerySet, *, today: datetime.date | None = None
     ) -> AgreementQuerySet:
         """Apply the valid filters of the bound form to `agreements` (annotated with
-        `current_status`); invalid fields are skipped."""
+        `current_status`); invalid fields are skipped. Archived agreements are left out
+        unless asked for, also by an unbound form."""
         if not self.is_bound:
-            return agreements
+            return agreements.filter(archived_at__isnull=True)
         self.is_valid()  # fills cleaned_data with the fields that are valid
         data = self.cleaned_data
+        if not data.get("archived"):
+            agreements = agreements.filter(archived_at__isnull=True)
         today = today or timezone.localdate()
         if query := data.get("q"):
             agreements = agreements.filter(

@@ -53,6 +53,7 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         institutions = Institution.objects.filter(pk__in=access.institution_ids(user))
     agreements = (
         Agreement.objects.of_institutions(user)
+        .filter(archived_at__isnull=True)
         .with_current_status(today)
         .prefetch_related("parties__institution")
         .order_by("-created_at")

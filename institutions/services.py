@@ -3,10 +3,9 @@
 Every function checks that `actor` is an administrator of the institution (or a superuser)
 and runs in one transaction; changes of roles lock the institution's row first (so that two
 administrators cannot each remove the other and leave the institution with none), and every
-change is recorded.
-
-There is no history model yet: changes are recorded with the `logging` module at INFO, on the
-"institutions.services" logger, naming who did what to whom.
+change is recorded: in the history (`institutions.history`) of the account and of its
+memberships, and with the `logging` module at INFO, on the "institutions.services" logger,
+naming who did what to whom.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import access
-from .models import Institution, Membership
+from . import access, history
+from .models import History, Institution, Membership
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,17 @@ EMAIL_TAKEN = gettext_lazy(
     "An account with this e-mail address already exists. Ask its owner for the username "
     "and add it under “Add an existing account”."
 )
+
+
+#: Account fields kept out of the history: the password hash, and logins (nobody's change).
+_UNRECORDED_ACCOUNT_FIELDS = ("password", "last_login")
+
+
+def _account_state(user: AbstractUser) -> dict:
+    state = history.snapshot(user)
+    for name in _UNRECORDED_ACCOUNT_FIELDS:
+        state.pop(name, None)
+    return state
 
 
 def _ensure_admin(actor: AbstractUser, institution: Institution) -> None:
@@ -77,8 +87,12 @@ def _deactivate_if_unattached(*, actor: AbstractUser, user: AbstractUser) -> Non
     """An account left without any membership can do nothing: switch it off (not superusers)."""
     if user.is_superuser or not user.is_active or user.memberships.exists():
         return
+    before = _account_state(user)
     user.is_active = False
     user.save(update_fields=["is_active"])
+    history.record(
+        user, user=actor, action=History.Action.CHANGE, before=before, after=_account_state(user)
+    )
     logger.info(
         "Staff: %s (id %s) set account %s (id %s) inactive: no membership left",
         actor.get_username(),
@@ -164,9 +178,10 @@ def staff_account_create(
     user.set_unusable_password()
     user.full_clean(exclude=["password", "last_login"])
     user.save()
-    Membership.objects.bulk_create(
-        Membership(user=user, institution=institution, role=role) for role in chosen
-    )
+    history.record(user, user=actor, action=History.Action.CREATE, after=_account_state(user))
+    for role in chosen:
+        membership = Membership.objects.create(user=user, institution=institution, role=role)
+        history.record_create(membership, user=actor)
     logger.info(
         "Staff: %s (id %s) created account %s (id %s) with roles %s at %s (id %s)",
         actor.get_username(),
@@ -231,6 +246,7 @@ def role_grant(
             code="already_held",
             params={"user": user.get_username()},
         )
+    history.record_create(membership, user=actor)
     access.forget(user)
     logger.info(
         "Staff: %s (id %s) granted role %s at %s (id %s) to %s (id %s)",
@@ -282,6 +298,7 @@ def role_revoke(
         )
     if role == Role.ADMIN:
         _ensure_another_admin(institution, user)
+    history.record_delete(membership, user=actor)
     membership.delete()
     access.forget(user)
     logger.info(
@@ -314,6 +331,8 @@ def member_remove(*, actor: AbstractUser, institution: Institution, user: Abstra
         )
     if Role.ADMIN in roles:
         _ensure_another_admin(institution, user)
+    for membership in memberships:
+        history.record_delete(membership, user=actor)
     memberships.delete()
     access.forget(user)
     logger.info(

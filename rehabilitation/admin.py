@@ -1,17 +1,29 @@
 """Admin for rehabilitation programmes, participants and enrolments.
 
 Participants and enrolments are specific personal data (UU PDP 27/2022): their querysets and the
-participants offered in forms go through `visible_to(user)`, as everywhere else.
+participants offered in forms go through `visible_to(user)`, as everywhere else; programmes and
+sessions go through `Programme.objects.visible_to(user)`, so that a staff account that is not a
+superuser sees only its institutions' records. Every change made here is written to the history
+(`HistoryAdminMixin`). A participant with enrolments is never deleted: the record is archived.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from agreements.models import Agreement, SigningEvent
+from institutions import access
+from institutions.admin import HistoryAdminMixin, own_institution_ids
+from institutions.models import Institution, Membership
 
 from .models import (
     AccessLog,
@@ -30,16 +42,34 @@ from .models import (
     Session,
     Transfer,
 )
+from .services import enrolment as services
 from .services.audit import record_access
 
 
 class VisibleParticipantsMixin:
-    """Offer in the `participant` field only the participants the user may see."""
+    """Offer in the forms only what the user may see: participants (`visible_to`), programmes
+    of their institutions, and (for non-superusers) their own institutions and agreements."""
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        user = request.user
+        own = own_institution_ids(request)
         if db_field.name == "participant":
-            kwargs["queryset"] = Participant.objects.visible_to(request.user)
+            kwargs["queryset"] = Participant.objects.visible_to(user)
+        elif db_field.related_model is Programme:
+            kwargs["queryset"] = Programme.objects.visible_to(user)
+        elif own is not None and db_field.related_model is Institution:
+            kwargs["queryset"] = Institution.objects.filter(pk__in=own)
+        elif own is not None and db_field.related_model is Agreement:
+            kwargs["queryset"] = Agreement.objects.of_institutions(user)
+        elif own is not None and db_field.related_model is SigningEvent:
+            kwargs["queryset"] = SigningEvent.objects.filter(
+                agreements__in=Agreement.objects.of_institutions(user)
+            ).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def _visible_programmes(request: HttpRequest) -> QuerySet[Programme]:
+    return Programme.objects.visible_to(request.user)
 
 
 class EnrolmentInline(VisibleParticipantsMixin, admin.TabularInline):
@@ -77,7 +107,10 @@ class TransferInline(admin.TabularInline):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(admin.ModelAdmin):
+class ProgrammeAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
+    """Programmes: seen by the staff of the host and partners; changed (and deleted) only by
+    editors and administrators of the host, as on the staff pages."""
+
     list_display = [
         "name",
         "kind",
@@ -99,9 +132,20 @@ class ProgrammeAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            .filter(pk__in=_visible_programmes(request).values("pk"))
             .annotate(enrolment_count=Count("enrolments"))
             .prefetch_related("partners")
         )
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not services.may_manage_programme(request.user, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not services.may_manage_programme(request.user, obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description=_("partner institutions"))
     def partners_display(self, obj: Programme) -> str:
@@ -112,26 +156,99 @@ class ProgrammeAdmin(admin.ModelAdmin):
         return obj.enrolment_count
 
 
+class ArchivedFilter(admin.SimpleListFilter):
+    title = _("archived")
+    parameter_name = "archived"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("no", _("Not archived")), ("yes", _("Archived"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("no", "yes"):
+            return queryset.filter(archived_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(HistoryAdminMixin, admin.ModelAdmin):
     """Detainees and prisoners in rehabilitation.
 
     This is specific personal data under UU PDP 27/2022 (health and criminal records, and
     children's data for LPKA): the list shows only what identifies a person, the queryset is
     limited to what the user may see, and there is no bulk delete — a participant is removed
-    one at a time, deliberately.
+    one at a time, deliberately, and only without enrolments: one with enrolments is archived
+    instead (the "Archive" action on their page), and restored the same way.
     """
 
-    list_display = ["register_number", "full_name", "institution", "status"]
-    list_filter = ["status", "institution__kind"]
+    list_display = ["register_number", "full_name", "institution", "status", "archived_at"]
+    list_filter = ["status", "institution__kind", ArchivedFilter]
     list_select_related = ["institution"]
     search_fields = ["register_number", "full_name"]
     autocomplete_fields = ["institution"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "archived_at"]
     inlines = [EnrolmentInline, TransferInline]
+    actions = ["archive", "restore"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Participant]:
         return super().get_queryset(request).visible_to(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        if db_field.related_model is Institution and not access.is_superuser(request.user):
+            # A participant is registered by the institution holding them.
+            kwargs["queryset"] = Institution.objects.filter(
+                pk__in=access.institution_ids(request.user, access.PERSONAL_DATA_ROLES)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.enrolments.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def _refusal(self) -> str:
+        return gettext(
+            "A participant with enrolments is never deleted: their programme history is kept. "
+            "Archive the record instead."
+        )
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        participant = self.get_object(request, object_id)
+        if participant is not None and participant.enrolments.exists():
+            self.message_user(request, self._refusal(), messages.ERROR)
+            return redirect(
+                reverse("admin:rehabilitation_participant_change", args=[participant.pk])
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        if queryset.filter(enrolments__isnull=False).exists():
+            raise PermissionDenied(self._refusal())
+        super().delete_queryset(request, queryset)
+
+    def _set_archived(self, request: HttpRequest, queryset, *, archive: bool) -> None:
+        change = services.participant_archive if archive else services.participant_restore
+        for participant in queryset:
+            try:
+                change(participant=participant, user=request.user)
+            except (ValidationError, PermissionDenied) as error:
+                refusal = error.messages if isinstance(error, ValidationError) else [str(error)]
+                self.message_user(request, f"{participant}: {' '.join(refusal)}", messages.ERROR)
+            else:
+                done = gettext("Archived.") if archive else gettext("Restored from the archive.")
+                self.message_user(request, f"{participant}: {done}", messages.SUCCESS)
+
+    @admin.action(
+        description=_("Archive (kept, left out of the lists)"),
+        location=admin.ActionLocation.CHANGE_FORM,
+    )
+    def archive(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        self._set_archived(request, queryset, archive=True)
+
+    @admin.action(
+        description=_("Restore from the archive"), location=admin.ActionLocation.CHANGE_FORM
+    )
+    def restore(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        self._set_archived(request, queryset, archive=False)
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
         # Administrators see personal data too; that is written in the access log as well.
@@ -171,7 +288,7 @@ class EnrolmentEventInline(admin.TabularInline):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(VisibleParticipantsMixin, admin.ModelAdmin):
+class EnrolmentAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
     list_display = ["participant", "programme", "status", "start_date", "end_date"]
     list_filter = ["status", "programme__kind"]
     list_select_related = ["participant", "programme"]
@@ -184,7 +301,7 @@ class EnrolmentAdmin(VisibleParticipantsMixin, admin.ModelAdmin):
         return super().get_queryset(request).visible_to(request.user)
 
 
-class VisibleThroughEnrolmentAdmin(admin.ModelAdmin):
+class VisibleThroughEnrolmentAdmin(HistoryAdminMixin, admin.ModelAdmin):
     """Rows hanging off an enrolment: listed only where the enrolment is visible."""
 
     enrolment_path = "enrolment"
@@ -261,7 +378,7 @@ class AttendanceInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
     list_display = ["programme", "date", "topic", "phase", "facilitator"]
     list_select_related = ["programme", "phase"]
     list_filter = ["programme__kind"]
@@ -274,7 +391,7 @@ class SessionAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(programme__in=Programme.objects.visible_to(request.user))
+            .filter(programme__in=_visible_programmes(request).values("pk"))
         )
 
 
@@ -287,6 +404,14 @@ class AccessLogAdmin(admin.ModelAdmin):
     list_select_related = ["user", "participant", "institution"]
     date_hierarchy = "at"
     search_fields = ["user__username", "participant__register_number", "detail"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessLog]:
+        # As on the staff pages: an institution's administrators read its access log.
+        queryset = super().get_queryset(request)
+        if access.is_superuser(request.user):
+            return queryset
+        ids = access.institution_ids(request.user, {Membership.Role.ADMIN})
+        return queryset.filter(institution_id__in=ids)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

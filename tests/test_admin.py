@@ -37,7 +37,8 @@ from agreements.models import (
     SigningEvent,
     StatusChange,
 )
-from institutions.models import Institution, Membership, Person, Position
+from institutions import history
+from institutions.models import History, Institution, Membership, Person, Position
 from rehabilitation.models import (
     AccessLog,
     Assessment,
@@ -150,6 +151,7 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
     LoginLog: lambda: LoginLog.objects.create(**_login_record()),
     AccessFailureLog: lambda: AccessFailureLog.objects.create(**_login_record(), locked_out=False),
     TOTPDevice: lambda: TOTPDevice.objects.create(user=factories.user(), name="authenticator"),
+    History: lambda: history.record_create(factories.institution(), user=None),
     AccessLog: lambda: AccessLog.objects.create(
         user=factories.user(),
         participant=(participant := factories.participant(factories.institution())),
@@ -177,6 +179,7 @@ SYSTEM_WRITTEN = {
     AccessAttempt,
     LoginLog,
     AccessFailureLog,
+    History,
 }
 
 _login_records = itertools.count(1)

@@ -3,6 +3,9 @@
 An upload is read once, in chunks, into a temporary copy while its SHA-256 is computed, so the
 bytes checked, hashed and stored are the same bytes. Nothing is kept when any check fails, and a
 file already written is deleted again if the database refuses the row.
+
+An upload is recorded in `institutions.history` as a change of the agreement, under the "field"
+`scans`: the list of its scans before and after (see `scan_lines`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from pypdf import PdfReader
+
+from institutions import history
+from institutions.models import History
 
 from .. import selectors
 from ..models import Agreement, SignedScan, private_storage
@@ -228,6 +234,11 @@ def scan_upload(*, agreement: Agreement, user, upload: UploadedFile) -> SignedSc
         raise
 
 
+def scan_lines(scans) -> list[str]:
+    """Scans as history lines: "file name — pages — SHA-256", the oldest first."""
+    return [f"{scan.original_name} — {scan.pages} p. — SHA-256 {scan.sha256}" for scan in scans]
+
+
 def _store(*, agreement: Agreement, user, upload: UploadedFile, written: list[str]) -> SignedScan:
     # Read the status again under a row lock, so it cannot change between check and save.
     locked = Agreement.objects.select_for_update().get(pk=agreement.pk)
@@ -243,6 +254,7 @@ def _store(*, agreement: Agreement, user, upload: UploadedFile, written: list[st
     limit = max_scan_bytes()
     if upload.size is not None and upload.size > limit:
         raise _too_large()
+    before = scan_lines(locked.scans.order_by("uploaded_at", "pk"))
     with _read_upload(upload, limit) as copy:
         pages = inspect_pdf(copy.stream, copy.size)
         scan = SignedScan(
@@ -259,6 +271,13 @@ def _store(*, agreement: Agreement, user, upload: UploadedFile, written: list[st
         scan.file.save("scan.pdf", File(copy.stream), save=False)
         written.append(scan.file.name)
         scan.save()
+    history.record(
+        locked,
+        user=user,
+        action=History.Action.CHANGE,
+        before={"scans": before},
+        after={"scans": [*before, *scan_lines([scan])]},
+    )
     return scan
 
 

@@ -9,7 +9,16 @@ The moves people make:
 Once signed, whether an agreement is active, expiring or expired follows from its dates
 (`Agreement.current_status`); nobody moves it there. A signed agreement's text, parties and
 numbers never change again: it is amended by an addendum (an agreement of its own) or
-continued by a renewal (a new agreement that `renews` it).
+continued by a renewal (a new agreement that `renews` it). Signed agreements are never deleted;
+one that is no longer worked on is archived (`agreement_archive`): left out of the staff lists,
+still public.
+
+History: every function here records what it changed in `institutions.history`, in the same
+transaction as the change: the agreement's fields before and after, and its parties and
+articles as two more "fields", `parties` and `articles`, each a list of lines (see
+`party_lines`, `article_lines`).
+Every saved change raises the agreement's `version`; the edit forms send back the version they
+were loaded with, and a change made on an older version is refused (`history.ensure_current`).
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from institutions.models import Institution
+from institutions import history
+from institutions.models import History, Institution
 
 from .. import selectors
 from ..models import Agreement, Article, Party, SigningEvent, StatusChange
@@ -64,6 +74,82 @@ def ensure_editable(agreement: Agreement) -> None:
 def _ensure_may_edit(user, agreement: Agreement) -> None:
     if not selectors.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
+
+
+def party_lines(parties: Iterable[Party]) -> list[str]:
+    """The parties as history lines: "order. institution — number — signatory, position",
+    with "…" for what is not filled in yet."""
+    lines = []
+    for party in parties:
+        signatory = str(party.signatory) if party.signatory_id else "…"
+        if party.signatory_position:
+            signatory = f"{signatory}, {party.signatory_position}"
+        lines.append(
+            f"{party.order}. {party.institution.name} — {party.number or '…'} — {signatory}"
+        )
+    return lines
+
+
+def article_lines(articles: Iterable[Article]) -> list[str]:
+    """The articles as history lines: "Pasal n — heading: text"."""
+    return [f"Pasal {a.number} — {a.heading}: {a.body}" for a in articles]
+
+
+def _current_parties(agreement: Agreement) -> list[str]:
+    return party_lines(
+        agreement.parties.select_related("institution", "signatory").order_by("order")
+    )
+
+
+def _current_articles(agreement: Agreement) -> list[str]:
+    return article_lines(agreement.articles.order_by("number"))
+
+
+def _changed(before: dict, after: dict) -> bool:
+    """Whether anything a person would notice differs (not the version or the timestamps)."""
+    ignored = {*history.IGNORED_FIELDS, "version"}
+    return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
+
+
+def _record_created(agreement: Agreement, *, user, parties, articles) -> None:
+    history.record(
+        agreement,
+        user=user,
+        action=History.Action.CREATE,
+        after={
+            **history.snapshot(agreement),
+            "parties": party_lines(parties),
+            "articles": article_lines(articles),
+        },
+    )
+
+
+def _save_change(
+    agreement: Agreement,
+    *,
+    user,
+    before: dict,
+    extra_after: dict | None = None,
+    update_fields: list[str] | None = None,
+    action: str = History.Action.CHANGE,
+) -> bool:
+    """Save a change made in memory to `agreement` (read with select_for_update), raising its
+    version and recording the values before and after; a change that changed nothing is
+    neither saved nor recorded. `before` is a snapshot, with the extra "fields" (parties,
+    articles) that the change touched; `extra_after` holds their new values. `update_fields`
+    as for `Model.save`; an empty list when only the rows changed and the row itself needs no
+    save beyond its new version."""
+    after = {**history.snapshot(agreement), **(extra_after or {})}
+    if not _changed(before, after):
+        return False
+    history.bump_version(agreement)
+    if update_fields is None:
+        agreement.save()
+    elif update_fields:
+        agreement.save(update_fields=update_fields)
+    after["version"] = agreement.version
+    history.record(agreement, user=user, action=action, before=before, after=after)
+    return True
 
 
 def _record(agreement: Agreement, *, user, to_status: str, reason: str = "") -> StatusChange:
@@ -128,7 +214,7 @@ def agreement_create(
         for order, institution in enumerate(unique, start=1)
     )
     _ensure_may_edit(user, agreement)
-    add_standard_articles(agreement)
+    articles = add_standard_articles(agreement)
     StatusChange.objects.create(
         agreement=agreement,
         from_status=Status.DRAFT,
@@ -136,33 +222,69 @@ def agreement_create(
         changed_by=user,
         reason=_("Created"),
     )
+    _record_created(
+        agreement,
+        user=user,
+        parties=agreement.parties.select_related("institution", "signatory").order_by("order"),
+        articles=articles,
+    )
     return agreement
 
 
 @transaction.atomic
-def agreement_update(*, agreement: Agreement, user, **fields) -> Agreement:
-    """Change the details of an unsigned agreement (title, subject, term, dates, …)."""
-    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
-    _ensure_may_edit(user, agreement)
-    ensure_editable(agreement)
-    for name, value in fields.items():
-        setattr(agreement, name, value)
-    agreement.full_clean()
-    agreement.save()
-    return agreement
+def agreement_update(
+    *, agreement: Agreement, user, version: int | None = None, **fields
+) -> Agreement:
+    """Change the details of an unsigned agreement (title, subject, term, dates, …).
 
-
-@transaction.atomic
-def parties_replace(*, agreement: Agreement, user, parties: Iterable[dict]) -> list[Party]:
-    """Replace the parties of an unsigned agreement, in the order given.
-
-    Each item holds `institution`, and optionally `number`, `signatory` and
-    `signatory_position`. The same institution twice, fewer than two parties, or a number
-    that institution already gave another agreement are refused.
+    `version` is the version the user's form was loaded with: if someone saved the agreement
+    since, the change is refused (ValidationError, code "stale") and nothing is saved.
     """
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     _ensure_may_edit(user, agreement)
     ensure_editable(agreement)
+    history.ensure_current(agreement, version)
+    before = history.snapshot(agreement)
+    for name, value in fields.items():
+        setattr(agreement, name, value)
+    agreement.full_clean()
+    _ensure_notice_fits(agreement)
+    _save_change(agreement, user=user, before=before)
+    return agreement
+
+
+def _ensure_notice_fits(agreement: Agreement) -> None:
+    # The start of the notice period (end date less the notice days) must be a date at all.
+    if agreement.end_date is None:
+        return
+    try:
+        agreement.end_date - datetime.timedelta(days=agreement.notice_days)
+    except OverflowError:
+        raise ValidationError(
+            {
+                "notice_days": ValidationError(
+                    _("The notice period is longer than the time before the end date."),
+                    code="notice_too_long",
+                )
+            }
+        ) from None
+
+
+@transaction.atomic
+def parties_replace(
+    *, agreement: Agreement, user, parties: Iterable[dict], version: int | None = None
+) -> list[Party]:
+    """Replace the parties of an unsigned agreement, in the order given.
+
+    Each item holds `institution`, and optionally `number`, `signatory` and
+    `signatory_position`. The same institution twice, fewer than two parties, or a number
+    that institution already gave another agreement are refused; so is a change made on an
+    older `version` of the agreement than the current one (see `agreement_update`).
+    """
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    ensure_editable(agreement)
+    history.ensure_current(agreement, version)
     rows = list(parties)
     institutions = [row["institution"] for row in rows]
     if len(set(institutions)) != len(institutions):
@@ -182,6 +304,7 @@ def parties_replace(*, agreement: Agreement, user, parties: Iterable[dict]) -> l
                 % {"institution": row["institution"], "number": number},
                 code="number_taken",
             )
+    before = {**history.snapshot(agreement), "parties": _current_parties(agreement)}
     agreement.parties.all().delete()
     made = Party.objects.bulk_create(
         Party(
@@ -195,22 +318,45 @@ def parties_replace(*, agreement: Agreement, user, parties: Iterable[dict]) -> l
         for order, row in enumerate(rows, start=1)
     )
     # Whoever replaced the parties must still be allowed to edit: no locking oneself out.
+    locked = agreement
     agreement = Agreement.objects.get(pk=agreement.pk)
     _ensure_may_edit(user, agreement)
+    _save_change(
+        locked,
+        user=user,
+        before=before,
+        extra_after={"parties": party_lines(made)},
+        update_fields=[],
+    )
     return made
 
 
 @transaction.atomic
-def articles_replace(*, agreement: Agreement, user, articles: Iterable[dict]) -> list[Article]:
-    """Replace the articles of an unsigned agreement, numbered 1… in the order given."""
+def articles_replace(
+    *, agreement: Agreement, user, articles: Iterable[dict], version: int | None = None
+) -> list[Article]:
+    """Replace the articles of an unsigned agreement, numbered 1… in the order given.
+
+    A change made on an older `version` of the agreement is refused (see `agreement_update`).
+    """
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     _ensure_may_edit(user, agreement)
     ensure_editable(agreement)
+    history.ensure_current(agreement, version)
+    before = {**history.snapshot(agreement), "articles": _current_articles(agreement)}
     agreement.articles.all().delete()
-    return Article.objects.bulk_create(
+    made = Article.objects.bulk_create(
         Article(agreement=agreement, number=number, heading=row["heading"], body=row["body"])
         for number, row in enumerate(articles, start=1)
     )
+    _save_change(
+        agreement,
+        user=user,
+        before=before,
+        extra_after={"articles": article_lines(made)},
+        update_fields=[],
+    )
+    return made
 
 
 def _ready_problems(agreement: Agreement) -> list[str]:
@@ -257,8 +403,9 @@ def agreement_move(*, agreement: Agreement, user, to_status: str, reason: str = 
         raise ValidationError(_("Say why the agreement goes back to discussion."), code="reason")
     if to_status == Status.READY and (problems := _ready_problems(agreement)):
         raise ValidationError(problems, code="not_ready")
+    before = history.snapshot(agreement)
     _record(agreement, user=user, to_status=to_status, reason=reason)
-    agreement.save(update_fields=["status", "updated_at"])
+    _save_change(agreement, user=user, before=before, update_fields=["status", "updated_at"])
     return agreement
 
 
@@ -272,6 +419,7 @@ def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
         raise ValidationError(
             [f"{agreement.title}: {problem}" for problem in problems], code="incomplete"
         )
+    before = history.snapshot(agreement)
     _record(agreement, user=user, to_status=Status.SIGNED, reason=str(event))
     agreement.signed_on = event.date
     agreement.signing_place = agreement.signing_place or event.venue
@@ -281,7 +429,7 @@ def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
     if agreement.end_date is None and agreement.term_months:
         agreement.end_date = end_of_term(agreement.effective_date, agreement.term_months)
     agreement.full_clean()
-    agreement.save()
+    _save_change(agreement, user=user, before=before)
     # The official PDF is rendered and stored once the signing commits; nothing if it rolls back.
     from .issuing import issue_on_signing
 
@@ -346,18 +494,19 @@ def agreement_terminate(
             % {"end": date_format(agreement.end_date, "j F Y")},
             code="date",
         )
+    before = history.snapshot(agreement)
     _record(agreement, user=user, to_status=Status.TERMINATED, reason=reason.strip())
     agreement.terminated_on = date
     agreement.termination_reason = reason.strip()
-    agreement.save()
+    _save_change(agreement, user=user, before=before)
     return agreement
 
 
-def _copy_parties(source: Agreement, target: Agreement) -> None:
+def _copy_parties(source: Agreement, target: Agreement) -> list[Party]:
     # The new document gets new numbers from each registry and is signed anew.
-    Party.objects.bulk_create(
+    return Party.objects.bulk_create(
         Party(agreement=target, institution=party.institution, order=party.order)
-        for party in source.parties.all()
+        for party in source.parties.select_related("institution").order_by("order")
     )
 
 
@@ -384,7 +533,7 @@ def addendum_create(*, parent: Agreement, user, title: str, subject: str) -> Agr
     )
     addendum.full_clean()
     addendum.save()
-    _copy_parties(parent, addendum)
+    parties = _copy_parties(parent, addendum)
     StatusChange.objects.create(
         agreement=addendum,
         from_status=Status.DRAFT,
@@ -392,6 +541,7 @@ def addendum_create(*, parent: Agreement, user, title: str, subject: str) -> Agr
         changed_by=user,
         reason=_("Addendum to %(title)s") % {"title": parent.title},
     )
+    _record_created(addendum, user=user, parties=parties, articles=[])
     return addendum
 
 
@@ -420,10 +570,10 @@ def agreement_renew(*, agreement: Agreement, user) -> Agreement:
     )
     renewal.full_clean()
     renewal.save()
-    _copy_parties(agreement, renewal)
-    Article.objects.bulk_create(
+    parties = _copy_parties(agreement, renewal)
+    articles = Article.objects.bulk_create(
         Article(agreement=renewal, number=a.number, heading=a.heading, body=a.body)
-        for a in agreement.articles.all()
+        for a in agreement.articles.order_by("number")
     )
     StatusChange.objects.create(
         agreement=renewal,
@@ -432,4 +582,56 @@ def agreement_renew(*, agreement: Agreement, user) -> Agreement:
         changed_by=user,
         reason=_("Renewal of %(title)s") % {"title": agreement.title},
     )
+    _record_created(renewal, user=user, parties=parties, articles=articles)
     return renewal
+
+
+@transaction.atomic
+def agreement_archive(*, agreement: Agreement, user) -> Agreement:
+    """Archive a signed (or terminated) agreement that is no longer worked on.
+
+    A signed agreement is a legal record and is never deleted: archived, it is kept whole,
+    stays on the public registry, and is only left out of the staff lists and the staff home
+    (unless asked for). A draft that is not needed is deleted by an administrator instead.
+    """
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    if not agreement.is_signed:
+        raise ValidationError(
+            _(
+                "Only a signed agreement can be archived. A draft that is no longer needed "
+                "can be deleted by an administrator."
+            ),
+            code="not_signed",
+        )
+    if agreement.archived_at is not None:
+        raise ValidationError(_("This agreement is already archived."), code="archived")
+    before = history.snapshot(agreement)
+    agreement.archived_at = timezone.now()
+    _save_change(
+        agreement,
+        user=user,
+        before=before,
+        update_fields=["archived_at", "updated_at"],
+        action=History.Action.ARCHIVE,
+    )
+    return agreement
+
+
+@transaction.atomic
+def agreement_restore(*, agreement: Agreement, user) -> Agreement:
+    """Take an archived agreement back into the staff lists."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    _ensure_may_edit(user, agreement)
+    if agreement.archived_at is None:
+        raise ValidationError(_("This agreement is not archived."), code="not_archived")
+    before = history.snapshot(agreement)
+    agreement.archived_at = None
+    _save_change(
+        agreement,
+        user=user,
+        before=before,
+        update_fields=["archived_at", "updated_at"],
+        action=History.Action.RESTORE,
+    )
+    return agreement

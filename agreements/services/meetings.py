@@ -3,6 +3,14 @@
 Meetings may be scheduled and recorded whatever the agreement's status: monitoring and
 evaluation meetings happen after signing too. Every change needs an editor or administrator
 of a party (`selectors.may_edit`); the views check it first, the functions here again.
+
+History: every function here records what it changed in `institutions.history`. Attendees and
+follow-ups belong to their meeting and are recorded as changes of the meeting, under two more
+"fields", `attendees` and `follow_ups`, each a list of lines before and after (see
+`attendee_lines`, `follow_up_lines`), so that the meeting's history tells the whole story, the
+removed attendees included. Only `meeting_update` raises the meeting's `version` and checks
+the version the edit form was loaded with: adding an attendee or a follow-up changes nothing
+that the edit form would overwrite.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from institutions.models import Institution, Person
+from institutions import history
+from institutions.models import History, Institution, Person
 
 from .. import selectors
 from ..models import Agreement, Attendee, FollowUp, Meeting
@@ -39,6 +48,43 @@ def _validate_times(start_time: datetime.time, end_time: datetime.time | None) -
                 )
             }
         )
+
+
+def attendee_lines(attendees) -> list[str]:
+    """Attendees as history lines: "name — institution — position" ("…" for none)."""
+    return [f"{a.person.full_name} — {a.institution.name} — {a.position or '…'}" for a in attendees]
+
+
+def follow_up_lines(follow_ups) -> list[str]:
+    """Follow-ups as history lines: "action — responsible institution — due date [— ✓ done]"."""
+    lines = []
+    for f in follow_ups:
+        line = f"{f.description} — {f.owner.name} — {f.due_date.isoformat()}"
+        if f.done_on:
+            line += f" — ✓ {f.done_on.isoformat()}"
+        lines.append(line)
+    return lines
+
+
+def current_attendees(meeting: Meeting) -> list[str]:
+    """The meeting's attendees as history lines, in a fixed order."""
+    return attendee_lines(
+        meeting.attendees.select_related("person", "institution").order_by(
+            "institution__name", "person__full_name", "pk"
+        )
+    )
+
+
+def current_follow_ups(meeting: Meeting) -> list[str]:
+    """The meeting's follow-ups as history lines, in the order they were recorded."""
+    return follow_up_lines(meeting.follow_ups.select_related("owner").order_by("pk"))
+
+
+def _record_rows(meeting: Meeting, *, user, name: str, before: list[str], after: list[str]):
+    """Record a change of the meeting's attendees or follow-ups (`name`) as a change of it."""
+    history.record(
+        meeting, user=user, action=History.Action.CHANGE, before={name: before}, after={name: after}
+    )
 
 
 @transaction.atomic
@@ -65,6 +111,7 @@ def meeting_schedule(
         host=host,
         agenda=agenda.strip(),
     )
+    history.record_create(meeting, user=user)
     logger.info("Meeting %s scheduled for agreement %s by %s", meeting.pk, agreement.pk, user)
     return meeting
 
@@ -83,20 +130,34 @@ MEETING_FIELDS = (
 
 
 @transaction.atomic
-def meeting_update(*, meeting: Meeting, user, **changes) -> Meeting:
-    """Change a meeting's schedule or record its minutes (notulen) and decisions."""
+def meeting_update(*, meeting: Meeting, user, version: int | None = None, **changes) -> Meeting:
+    """Change a meeting's schedule or record its minutes (notulen) and decisions.
+
+    `version` is the version the user's form was loaded with: if someone saved the meeting
+    since, the change is refused (ValidationError, code "stale") and nothing is saved. The
+    meeting passed in gets the saved values too.
+    """
     _ensure_may_edit(user, meeting.agreement)
     unknown = set(changes) - set(MEETING_FIELDS)
     if unknown:
         raise TypeError(f"meeting_update() got unexpected fields: {', '.join(sorted(unknown))}")
-    start_time = changes.get("start_time", meeting.start_time)
-    end_time = changes.get("end_time", meeting.end_time)
+    locked = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    history.ensure_current(locked, version)
+    start_time = changes.get("start_time", locked.start_time)
+    end_time = changes.get("end_time", locked.end_time)
     _validate_times(start_time, end_time)
+    before = history.snapshot(locked)
     for field, value in changes.items():
-        setattr(meeting, field, value.strip() if isinstance(value, str) else value)
-    meeting.save(update_fields=[*changes])
-    logger.info("Meeting %s changed by %s: %s", meeting.pk, user, ", ".join(changes))
-    return meeting
+        setattr(locked, field, value.strip() if isinstance(value, str) else value)
+    if history.snapshot(locked) == before:
+        return locked
+    history.bump_version(locked)
+    locked.save(update_fields=[*changes])
+    history.record_change(locked, user=user, before=before)
+    for field in [*changes, "version"]:
+        setattr(meeting, field, getattr(locked, field))
+    logger.info("Meeting %s changed by %s: %s", locked.pk, user, ", ".join(changes))
+    return locked
 
 
 def _nip_known() -> ValidationError:
@@ -164,6 +225,7 @@ def attendee_add(
         held = person.position_on(meeting.date)
         if held is not None and held.institution_id == institution.pk:
             position = held.title
+    before = current_attendees(meeting)
     try:
         # A savepoint, so that losing a race to the unique constraint leaves the
         # transaction usable and turns into the same form error.
@@ -173,6 +235,9 @@ def attendee_add(
             )
     except IntegrityError:
         raise _attending_twice(person) from None
+    _record_rows(
+        meeting, user=user, name="attendees", before=before, after=current_attendees(meeting)
+    )
     logger.info("Attendee %s added to meeting %s by %s", attendee.pk, meeting.pk, user)
     return attendee
 
@@ -181,8 +246,13 @@ def attendee_add(
 def attendee_remove(*, attendee: Attendee, user) -> None:
     """Remove an attendee from a meeting; the person stays known."""
     _ensure_may_edit(user, attendee.meeting.agreement)
+    meeting = attendee.meeting
+    before = current_attendees(meeting)
     logger.info("Attendee %s removed from meeting %s by %s", attendee.pk, attendee.meeting_id, user)
     attendee.delete()
+    _record_rows(
+        meeting, user=user, name="attendees", before=before, after=current_attendees(meeting)
+    )
 
 
 def follow_up_owner_choices(meeting: Meeting) -> QuerySet[Institution]:
@@ -225,8 +295,12 @@ def follow_up_create(
                 )
             }
         )
+    before = current_follow_ups(meeting)
     follow_up = FollowUp.objects.create(
         meeting=meeting, description=description, owner=owner, due_date=due_date
+    )
+    _record_rows(
+        meeting, user=user, name="follow_ups", before=before, after=current_follow_ups(meeting)
     )
     logger.info("Follow-up %s created at meeting %s by %s", follow_up.pk, meeting.pk, user)
     return follow_up
@@ -240,8 +314,16 @@ def follow_up_mark_done(
     _ensure_may_edit(user, follow_up.meeting.agreement)
     if follow_up.done_on is not None:
         raise ValidationError(_("This follow-up is already done."), code="already_done")
+    before = current_follow_ups(follow_up.meeting)
     follow_up.done_on = done_on or timezone.localdate()
     follow_up.save(update_fields=["done_on"])
+    _record_rows(
+        follow_up.meeting,
+        user=user,
+        name="follow_ups",
+        before=before,
+        after=current_follow_ups(follow_up.meeting),
+    )
     logger.info("Follow-up %s done by %s", follow_up.pk, user)
     return follow_up
 
@@ -252,8 +334,16 @@ def follow_up_reopen(*, follow_up: FollowUp, user) -> FollowUp:
     _ensure_may_edit(user, follow_up.meeting.agreement)
     if follow_up.done_on is None:
         raise ValidationError(_("This follow-up is still open."), code="already_open")
+    before = current_follow_ups(follow_up.meeting)
     follow_up.done_on = None
     follow_up.save(update_fields=["done_on"])
+    _record_rows(
+        follow_up.meeting,
+        user=user,
+        name="follow_ups",
+        before=before,
+        after=current_follow_ups(follow_up.meeting),
+    )
     logger.info("Follow-up %s reopened by %s", follow_up.pk, user)
     return follow_up
 

@@ -1,5 +1,6 @@
 """Staff views of discussion meetings: schedule, record minutes, attendees and follow-ups,
-and download a meeting as an .ics file."""
+and download a meeting as an .ics file. The meeting page shows the meeting's history, its
+attendees and follow-ups included; the edit page sends back the version it was loaded with."""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def _render_detail(
         "follow_ups": follow_ups,
         "decisions": _decision_lines(meeting),
         "today": timezone.localdate(),
+        "history": selectors.history_for(meeting, known=[meeting.agreement, meeting.host]),
     }
     if may_edit:
         context["attendee_form"] = attendee_form or AttendeeForm(meeting=meeting)
@@ -127,14 +129,22 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a meeting's schedule, or record its minutes and decisions."""
     meeting = _get_meeting(request, pk, write=True)
     form = MeetingEditForm(_data(request), instance=meeting)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.meeting_update(meeting=meeting, user=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            _apply_service_errors(form, error)
-        else:
-            messages.success(request, _("The meeting has been saved."))
-            return redirect("agreements:meeting_detail", meeting.pk)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.meeting_update(meeting=meeting, user=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                messages.success(request, _("The meeting has been saved."))
+                return redirect("agreements:meeting_detail", meeting.pk)
+        if {e.code for e in form.non_field_errors().as_data()} & {"stale", "no_version"}:
+            # Refused for the version: the page shows the user's input with the refusal on
+            # top, and now carries the current version, so that saving again is a choice.
+            form.data = form.data.copy()
+            form.data["version"] = str(
+                Meeting.objects.values_list("version", flat=True).get(pk=meeting.pk)
+            )
     return render(
         request,
         "agreements/meetings/meeting_form.html",

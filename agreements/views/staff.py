@@ -1,8 +1,14 @@
-"""Staff pages to run an agreement from first draft to signing, termination, addendum and
-renewal. Every change goes through `agreements.services.lifecycle`."""
+"""Staff pages to run an agreement from first draft to signing, termination, addendum, renewal
+and archiving. Every change goes through `agreements.services.lifecycle`.
+
+The edit pages send back the version of the agreement they were loaded with; a save refused
+because someone else saved meanwhile shows the page again with the user's input and the
+refusal on top, now carrying the current version, so that saving again (after reading what
+changed) is a deliberate choice."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
@@ -24,6 +30,7 @@ from ..forms.agreements import (
     PartyFormSet,
     SigningEventForm,
     TerminateForm,
+    VersionForm,
 )
 from ..forms.documents import SignedScanForm
 from ..models import Agreement, Meeting, Party, SigningEvent, StatusChange
@@ -39,6 +46,22 @@ def _with_parties():
             queryset=Party.objects.select_related("institution", "signatory").order_by("order"),
         )
     )
+
+
+def _carry_current_version(form: forms.Form, agreement: Agreement) -> None:
+    """After a refusal for a stale or missing version, let the form carry the current one."""
+    form.data = form.data.copy()
+    form.data[form.add_prefix("version")] = str(
+        Agreement.objects.values_list("version", flat=True).get(pk=agreement.pk)
+    )
+
+
+def _version_refused(form: forms.Form, error: ValidationError | None = None) -> bool:
+    """Whether the form (or the service's `error`) refused the version it was sent with."""
+    codes = {e.code for e in form.non_field_errors().as_data()}
+    if error is not None and not hasattr(error, "error_dict"):
+        codes |= {e.code for e in error.error_list}
+    return bool(codes & {"stale", "no_version"})
 
 
 def _refuse_if_signed(request: HttpRequest, agreement: Agreement) -> HttpResponse | None:
@@ -88,7 +111,7 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             selectors.scans_prefetch(),
         ),
     )
-    history = StatusChange.objects.filter(agreement=agreement).select_related("changed_by")
+    status_changes = StatusChange.objects.filter(agreement=agreement).select_related("changed_by")
     return render(
         request,
         "agreements/staff/detail.html",
@@ -98,7 +121,10 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "moves": [
                 Status(target) for target in lifecycle.MANUAL_MOVES.get(agreement.status, ())
             ],
-            "history": history,
+            "status_changes": status_changes,
+            "history": selectors.history_for(
+                agreement, known=[agreement.parent, agreement.renews, agreement.signing_event]
+            ),
             "addenda": agreement.addenda.order_by("created_at"),
             "renewal": Agreement.objects.filter(renews=agreement).first(),
             "articles": agreement.articles.all(),
@@ -115,15 +141,25 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if refused := _refuse_if_signed(request, agreement):
         return refused
     form = AgreementDetailsForm(request.POST or None, instance=agreement)
-    if request.method == "POST" and form.is_valid():
-        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
-        try:
-            lifecycle.agreement_update(agreement=agreement, user=request.user, **fields)
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(request, _("Saved."))
-            return redirect("agreements:detail", agreement.pk)
+    if request.method == "POST":
+        error = None
+        if form.is_valid():
+            fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+            try:
+                lifecycle.agreement_update(
+                    agreement=agreement,
+                    user=request.user,
+                    version=form.cleaned_data["version"],
+                    **fields,
+                )
+            except ValidationError as refused:
+                error = refused
+                form.add_error(None, refused)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("agreements:detail", agreement.pk)
+        if _version_refused(form, error):
+            _carry_current_version(form, agreement)
     return render(request, "agreements/staff/edit.html", {"agreement": agreement, "form": form})
 
 
@@ -146,21 +182,36 @@ def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
         for party in agreement.parties.all()
     ]
     formset = PartyFormSet(request.POST or None, initial=initial, prefix="parties")
-    if request.method == "POST" and formset.is_valid():
-        rows = [
-            form.cleaned_data
-            for form in formset.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
-        ]
-        try:
-            lifecycle.parties_replace(agreement=agreement, user=request.user, parties=rows)
-        except (ValidationError, PermissionDenied) as error:
-            formset._non_form_errors = formset.error_class(getattr(error, "messages", [str(error)]))
-        else:
-            messages.success(request, _("Parties saved."))
-            return redirect("agreements:detail", agreement.pk)
+    version_form = VersionForm(request.POST or None, initial={"version": agreement.version})
+    if request.method == "POST":
+        error = None
+        if version_form.is_valid() and formset.is_valid():
+            rows = [
+                form.cleaned_data
+                for form in formset.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")
+            ]
+            try:
+                lifecycle.parties_replace(
+                    agreement=agreement,
+                    user=request.user,
+                    parties=rows,
+                    version=version_form.cleaned_data["version"],
+                )
+            except ValidationError as refused:
+                error = refused
+                _refuse_formset(formset, version_form, refused)
+            except PermissionDenied as refused:
+                formset._non_form_errors = formset.error_class([str(refused)])
+            else:
+                messages.success(request, _("Parties saved."))
+                return redirect("agreements:detail", agreement.pk)
+        if _version_refused(version_form, error):
+            _carry_current_version(version_form, agreement)
     return render(
-        request, "agreements/staff/parties.html", {"agreement": agreement, "formset": formset}
+        request,
+        "agreements/staff/parties.html",
+        {"agreement": agreement, "formset": formset, "version_form": version_form},
     )
 
 
@@ -173,22 +224,46 @@ def agreement_articles(request: HttpRequest, pk: int) -> HttpResponse:
         return refused
     initial = [{"heading": a.heading, "body": a.body} for a in agreement.articles.all()]
     formset = ArticleFormSet(request.POST or None, initial=initial, prefix="articles")
-    if request.method == "POST" and formset.is_valid():
-        rows = [
-            form.cleaned_data
-            for form in formset.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
-        ]
-        try:
-            lifecycle.articles_replace(agreement=agreement, user=request.user, articles=rows)
-        except ValidationError as error:
-            formset._non_form_errors = formset.error_class(error.messages)
-        else:
-            messages.success(request, _("Articles saved."))
-            return redirect("agreements:detail", agreement.pk)
+    version_form = VersionForm(request.POST or None, initial={"version": agreement.version})
+    if request.method == "POST":
+        error = None
+        if version_form.is_valid() and formset.is_valid():
+            rows = [
+                form.cleaned_data
+                for form in formset.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")
+            ]
+            try:
+                lifecycle.articles_replace(
+                    agreement=agreement,
+                    user=request.user,
+                    articles=rows,
+                    version=version_form.cleaned_data["version"],
+                )
+            except ValidationError as refused:
+                error = refused
+                _refuse_formset(formset, version_form, refused)
+            else:
+                messages.success(request, _("Articles saved."))
+                return redirect("agreements:detail", agreement.pk)
+        if _version_refused(version_form, error):
+            _carry_current_version(version_form, agreement)
     return render(
-        request, "agreements/staff/articles.html", {"agreement": agreement, "formset": formset}
+        request,
+        "agreements/staff/articles.html",
+        {"agreement": agreement, "formset": formset, "version_form": version_form},
     )
+
+
+def _refuse_formset(
+    formset: forms.BaseFormSet, version_form: VersionForm, error: ValidationError
+) -> None:
+    """Show a service's refusal on top of a formset page: a stale version on the version
+    form (shown first), anything else among the formset's own errors."""
+    if getattr(error, "code", None) == "stale":
+        version_form.add_error(None, error)
+    else:
+        formset._non_form_errors = formset.error_class(error.messages)
 
 
 @require_POST
@@ -276,6 +351,42 @@ def agreement_renew(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("agreements:detail", renewal.pk)
 
 
+@require_POST
+@access.staff_required
+def agreement_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    """Archive a signed agreement: it leaves the staff lists, stays on the public registry."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    try:
+        lifecycle.agreement_archive(agreement=agreement, user=request.user)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request,
+            _(
+                "The agreement has been archived. It is left out of the staff lists; "
+                "the public registry still shows it."
+            ),
+        )
+    return redirect("agreements:detail", agreement.pk)
+
+
+@require_POST
+@access.staff_required
+def agreement_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take an archived agreement back into the staff lists."""
+    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    try:
+        lifecycle.agreement_restore(agreement=agreement, user=request.user)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("The agreement is back in the staff lists."))
+    return redirect("agreements:detail", agreement.pk)
+
+
 @require_http_methods(["GET", "POST"])
 @access.staff_required
 def signing_create(request: HttpRequest) -> HttpResponse:
@@ -332,6 +443,8 @@ urlpatterns = [
     path("staff/agreements/<int:pk>/terminate/", agreement_terminate, name="terminate"),
     path("staff/agreements/<int:pk>/addendum/", agreement_addendum, name="addendum"),
     path("staff/agreements/<int:pk>/renew/", agreement_renew, name="renew"),
+    path("staff/agreements/<int:pk>/archive/", agreement_archive, name="archive"),
+    path("staff/agreements/<int:pk>/restore/", agreement_restore, name="restore"),
     path("staff/signings/new/", signing_create, name="signing_create"),
     path("staff/signings/<int:pk>/", signing_detail, name="signing_detail"),
 ]

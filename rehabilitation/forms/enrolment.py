@@ -3,12 +3,16 @@
 The forms check what the user typed (ranges, required fields, choices limited to what the user
 may pick); the rules of the domain are the services' (`rehabilitation.services.enrolment`),
 whose refusals the views attach to the form with `add_service_error`.
+
+Edit forms carry the `version` of the record they were loaded with (`VersionedForm`), so that
+the service refuses a save made on a record someone else changed meanwhile.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -45,14 +49,63 @@ _FIELD_OF_CODE = {
 }
 
 
-def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
-    """Show a refusal of a service on the field it is about, or on top of the form."""
+def add_service_error(
+    form: forms.BaseForm, error: ValidationError, record: models.Model | None = None
+) -> None:
+    """Show a refusal of a service on the field it is about, or on top of the form.
+
+    A refusal of a stale edit (someone else saved `record` meanwhile) is shown on top, and the
+    form then carries the record's current version: what the user typed stays, and saving it
+    again, once they have reviewed the other change, is taken."""
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
             form.add_error(field if field in form.fields else None, errors)
         return
-    field = _FIELD_OF_CODE.get(getattr(error, "code", None) or "")
+    code = getattr(error, "code", None) or ""
+    field = _FIELD_OF_CODE.get(code)
     form.add_error(field if field in form.fields else None, error.messages)
+    if code == "stale" and record is not None:
+        carry_current_version(form, record)
+
+
+def carry_current_version(form: forms.BaseForm, record: models.Model) -> None:
+    """Put the record's version as it is now in the bound form's hidden `version` field."""
+    if not form.is_bound or "version" not in form.fields:
+        return
+    current = type(record).objects.filter(pk=record.pk).values_list("version", flat=True).first()
+    data = form.data.copy()
+    data[form.add_prefix("version")] = "" if current is None else str(current)
+    form.data = data
+
+
+class VersionedForm(forms.Form):
+    """A form that carries, hidden, the version of the record it edits (see
+    `institutions.history.ensure_current`). Pass `version=record.version` when loading it."""
+
+    version = forms.IntegerField(
+        widget=forms.HiddenInput, required=False, min_value=1, max_value=2_147_483_647
+    )
+
+    def __init__(self, *args, version: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if version is not None:
+            self.fields["version"].initial = version
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.has_error("version"):
+            # A hidden field's error would not show: say it on top of the form.
+            self.errors.pop("version")
+            self.add_error(
+                None,
+                _("The form was damaged. Reload the page and enter your changes again."),
+            )
+        return cleaned
+
+    @property
+    def submitted_version(self) -> int | None:
+        """The version the form was loaded with (after `is_valid()`); None if not sent."""
+        return self.cleaned_data.get("version")
 
 
 def _today_initial(form: forms.BaseForm) -> None:
@@ -149,7 +202,7 @@ class ProgrammeForm(forms.Form):
         return cleaned
 
 
-class ProgrammeEditForm(forms.Form):
+class ProgrammeEditForm(VersionedForm):
     """What may change once a programme runs: name, partners, capacity, description."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
@@ -181,7 +234,7 @@ class ProgrammeEditForm(forms.Form):
                 "description": programme.description,
             },
         )
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, version=programme.version, **kwargs)
         self.fields["partners"].queryset = Institution.objects.exclude(
             pk=programme.host_id
         ).order_by("name")
@@ -230,7 +283,7 @@ PhaseFormSet = forms.formset_factory(
 # --- participants --------------------------------------------------------------------------
 
 
-class ParticipantForm(forms.Form):
+class ParticipantForm(VersionedForm):
     """A detainee's or prisoner's record. With `institution_choices`, the institution holding
     them is chosen (a new participant); otherwise it is `institution` (an edit)."""
 
@@ -278,11 +331,14 @@ class ParticipantForm(forms.Form):
                 "initial",
                 {name: getattr(participant, name) for name in services.PARTICIPANT_FIELDS},
             )
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            *args, version=participant.version if participant is not None else None, **kwargs
+        )
         self.participant = participant
         if participant is not None:
             del self.fields["institution"]
         else:
+            del self.fields["version"]
             own = _own_institutions(user, access.PERSONAL_DATA_ROLES).filter(
                 kind__in=services.HOLDING_KINDS
             )
@@ -319,7 +375,7 @@ class ParticipantForm(forms.Form):
         return {name: self.cleaned_data[name] for name in services.PARTICIPANT_FIELDS}
 
 
-class TransferForm(forms.Form):
+class TransferForm(VersionedForm):
     to_institution = forms.ModelChoiceField(
         label=_("To institution"), queryset=Institution.objects.none()
     )
@@ -338,7 +394,7 @@ class TransferForm(forms.Form):
     )
 
     def __init__(self, *args, participant: Participant, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, version=participant.version, **kwargs)
         self.participant = participant
         self.fields["to_institution"].queryset = (
             Institution.objects.filter(kind__in=services.HOLDING_KINDS)
@@ -365,6 +421,11 @@ class TransferForm(forms.Form):
 
 class ParticipantSearchForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    archived = forms.BooleanField(label=_("Include archived records"), required=False)
+
+
+class ArchiveForm(VersionedForm):
+    """The button that archives (or restores) a participant's record, with its version."""
 
 
 # --- screening, assessment and moves -------------------------------------------------------
@@ -435,7 +496,7 @@ def screenable_programmes(user, participant: Participant):
     )
 
 
-class AssessmentForm(forms.Form):
+class AssessmentForm(VersionedForm):
     date = forms.DateField(label=_("Date of the assessment"), widget=DATE_WIDGET)
     team = forms.CharField(
         label=_("Team members"),
@@ -455,7 +516,7 @@ class AssessmentForm(forms.Form):
         _today_initial(self)
 
 
-class MoveForm(forms.Form):
+class MoveForm(VersionedForm):
     """A dated move with an optional note: enrol, or start the next phase."""
 
     date = forms.DateField(label=_("Date"), widget=DATE_WIDGET)
@@ -474,7 +535,7 @@ def _yes_no(yes, no) -> forms.TypedChoiceField:
     )
 
 
-class CompleteForm(forms.Form):
+class CompleteForm(VersionedForm):
     """Completion with the outcome: all three answers are required."""
 
     date = forms.DateField(label=_("Completed on"), widget=DATE_WIDGET)
@@ -493,7 +554,7 @@ class CompleteForm(forms.Form):
         _today_initial(self)
 
 
-class EndForm(forms.Form):
+class EndForm(VersionedForm):
     """An ending other than completion, among those open to the enrolment now."""
 
     to_status = forms.ChoiceField(label=_("Outcome"))
@@ -503,6 +564,7 @@ class EndForm(forms.Form):
     )
 
     def __init__(self, *args, enrolment: Enrolment, **kwargs) -> None:
+        kwargs.setdefault("version", enrolment.version)
         super().__init__(*args, **kwargs)
         endings = [s for s in services.ENDINGS if s in services.allowed_moves(enrolment)]
         choices = [(status.value, ending_label(enrolment, status)) for status in endings]
@@ -529,6 +591,7 @@ class EnrolmentFilterForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Status"), choices=[("", _("All")), *Enrolment.Status.choices], required=False
     )
+    archived = forms.BooleanField(label=_("Include archived participants"), required=False)
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -2,7 +2,13 @@
 
 Every change is one function here: keyword-only, in a transaction, validated (refusals raise
 `ValidationError` with a code and a translatable message; a user without the right raises
-`PermissionDenied`), and written to the personal-data access log when it touches a participant.
+`PermissionDenied`), written to the history (`institutions.history`: who, when, the values
+before and after) and to the personal-data access log when it touches a participant.
+
+Edits of a programme, its phases, a participant and the moves of an enrolment take the
+`version` the user's form was loaded with: a record changed meanwhile by someone else refuses
+the edit (`history.ensure_current`, code "stale") instead of silently overwriting; every saved
+change raises the version.
 
 The enrolment moves (each one an `EnrolmentEvent`: who, when, on which day, why):
 
@@ -25,28 +31,33 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from agreements.models import Agreement, SigningEvent
-from institutions import access
-from institutions.models import Institution
+from institutions import access, history
+from institutions.models import History, Institution
 
 from .. import assist
 from ..models import (
     AccessLog,
     Assessment,
+    Attendance,
     Enrolment,
     EnrolmentEvent,
     EnrolmentPhase,
+    InstrumentScore,
     Participant,
     Phase,
     Programme,
+    ProgressNote,
     Screening,
     ScreeningScore,
     Transfer,
@@ -54,6 +65,7 @@ from ..models import (
 from .audit import record_access
 
 Status = Enrolment.Status
+Action = History.Action
 
 #: Agreement statuses under which a programme may be created and take new participants.
 AGREEMENT_IN_FORCE = (Agreement.Status.SIGNED, Agreement.Status.ACTIVE, Agreement.Status.EXPIRING)
@@ -145,6 +157,44 @@ def _ensure_not_future(day: datetime.date, what: str) -> None:
 
 def _day(day: datetime.date) -> str:
     return date_format(day, "j F Y")
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def _differs(before: Mapping, after: Mapping) -> bool:
+    ignored = {*history.IGNORED_FIELDS, "version"}
+    return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
+
+
+def _record_change(obj: models.Model, *, user, before: dict, after: dict) -> None:
+    """After a saved change of a versioned record: raise its version and write the history
+    entry (values before and after). A save that changed nothing does neither."""
+    if not _differs(before, after):
+        return
+    history.bump_version(obj)
+    after["version"] = obj.version
+    history.record(obj, user=user, action=Action.CHANGE, before=before, after=after)
+
+
+def _programme_state(programme: Programme) -> dict:
+    return {
+        **history.snapshot(programme),
+        "partners": sorted(programme.partners.values_list("pk", flat=True)),
+    }
+
+
+def _phase_summary(phases: Iterable[Phase]) -> list[str]:
+    """The phases in a programme's history entry: "order. name (planned weeks)"."""
+    return [
+        f"{phase.order}. {phase.name} ({phase.planned_weeks})"
+        for phase in sorted(phases, key=lambda phase: phase.order)
+    ]
+
+
+def _record_screening(screening: Screening, *, user, scores: Mapping[str, int]) -> None:
+    after = {**history.snapshot(screening), "scores": dict(sorted(scores.items()))}
+    history.record(screening, user=user, action=Action.CREATE, after=after)
 
 
 # --- programmes ----------------------------------------------------------------------------
@@ -254,12 +304,12 @@ def programme_create(
         description=description.strip(),
     )
     programme.partners.set(partners)
-    Phase.objects.bulk_create(
-        Phase(
+    history.record(programme, user=user, action=Action.CREATE, after=_programme_state(programme))
+    for order, row in enumerate(rows, start=1):
+        phase = Phase.objects.create(
             programme=programme, order=order, name=row["name"], planned_weeks=row["planned_weeks"]
         )
-        for order, row in enumerate(rows, start=1)
-    )
+        history.record_create(phase, user=user)
     return programme
 
 
@@ -272,18 +322,22 @@ def programme_update(
     partners: Iterable[Institution],
     capacity: int | None,
     description: str = "",
+    version: int | None = None,
 ) -> Programme:
     """Change a programme's name, partners, capacity and description (editors and
     administrators of the host).
 
     The capacity cannot drop below the places taken, and a partner cannot be removed while
-    people it holds are in the programme (their place would lose its institution).
+    people it holds are in the programme (their place would lose its institution). `version`
+    is the one the user's form was loaded with: a programme changed since refuses the edit.
     """
     programme = Programme.objects.select_for_update().get(pk=programme.pk)
     _ensure(
         may_manage_programme(user, programme),
         _("Only editors and administrators of the host may change the programme."),
     )
+    history.ensure_current(programme, version)
+    before = _programme_state(programme)
     if not name.strip():
         raise ValidationError(_("The programme needs a name."), code="name")
     partners = list(dict.fromkeys(partners))
@@ -319,24 +373,31 @@ def programme_update(
     programme.description = description.strip()
     programme.save(update_fields=["name", "capacity", "description"])
     programme.partners.set(partners)
+    _record_change(programme, user=user, before=before, after=_programme_state(programme))
     return programme
 
 
 @transaction.atomic
-def phases_replace(*, programme: Programme, user, phases: Sequence[Mapping]) -> list[Phase]:
+def phases_replace(
+    *, programme: Programme, user, phases: Sequence[Mapping], version: int | None = None
+) -> list[Phase]:
     """Set the programme's phases to `phases`, numbered 1… in the order given.
 
     Each row holds `name`, `planned_weeks` and, for a phase that exists, its `id`: existing
     phases keep their identity (participants' phase history points at them). A phase left
-    out is deleted, unless a participant is or was in it.
+    out is deleted, unless a participant is or was in it. The phases are part of the
+    programme: `version` is the programme's, and a change raises it.
     """
     programme = Programme.objects.select_for_update().get(pk=programme.pk)
     _ensure(
         may_manage_programme(user, programme),
         _("Only editors and administrators of the host may change the phases."),
     )
+    history.ensure_current(programme, version)
     rows = _clean_phase_rows(phases)
     existing = {phase.pk: phase for phase in programme.phases.all()}
+    before = {pk: history.snapshot(phase) for pk, phase in existing.items()}
+    programme_before = {**history.snapshot(programme), "phases": _phase_summary(existing.values())}
     kept = [row["id"] for row in rows if row["id"]]
     if len(set(kept)) != len(kept) or not set(kept) <= existing.keys():
         raise ValidationError(_("Those phases do not belong to this programme."), code="phase")
@@ -354,6 +415,8 @@ def phases_replace(*, programme: Programme, user, phases: Sequence[Mapping]) -> 
             % {"name": existing[min(used)].name},
             code="phase_in_use",
         )
+    for pk in sorted(removed):
+        history.record_delete(existing[pk], user=user)
     Phase.objects.filter(pk__in=removed).delete()
     # Move the kept phases out of the way first: (programme, order) is unique.
     offset = len(existing) + len(rows) + 1
@@ -366,7 +429,14 @@ def phases_replace(*, programme: Programme, user, phases: Sequence[Mapping]) -> 
         phase.order, phase.name, phase.planned_weeks = order, row["name"], row["planned_weeks"]
         result.append(phase)
     Phase.objects.bulk_update([p for p in result if p.pk], ["order", "name", "planned_weeks"])
-    Phase.objects.bulk_create([p for p in result if not p.pk])
+    for phase in result:
+        if phase.pk:
+            history.record_change(phase, user=user, before=before[phase.pk])
+        else:
+            phase.save()
+            history.record_create(phase, user=user)
+    programme_after = {**history.snapshot(programme), "phases": _phase_summary(result)}
+    _record_change(programme, user=user, before=programme_before, after=programme_after)
     return result
 
 
@@ -461,6 +531,7 @@ def participant_create(*, user, institution: Institution, **fields) -> Participa
     _ensure_register_number_free(institution, cleaned["register_number"])
     participant = Participant(institution=institution, **cleaned)
     _save_participant(participant)
+    history.record_create(participant, user=user)
     record_access(
         user=user, participant=participant, action=AccessLog.Action.CHANGE, detail="created"
     )
@@ -468,13 +539,20 @@ def participant_create(*, user, institution: Institution, **fields) -> Participa
 
 
 @transaction.atomic
-def participant_update(*, participant: Participant, user, **fields) -> Participant:
-    """Correct a participant's record (not the institution: see `participant_transfer`)."""
+def participant_update(
+    *, participant: Participant, user, version: int | None = None, **fields
+) -> Participant:
+    """Correct a participant's record (not the institution: see `participant_transfer`).
+
+    `version` is the one the user's form was loaded with: a record changed since refuses the
+    correction."""
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     _ensure(
         may_write_participant(user, participant),
         _("You may not change this participant's record."),
     )
+    history.ensure_current(participant, version)
+    before = history.snapshot(participant)
     cleaned = _clean_participant_fields(fields)
     if "register_number" in cleaned:
         _ensure_register_number_free(
@@ -484,6 +562,7 @@ def participant_update(*, participant: Participant, user, **fields) -> Participa
     for name, value in cleaned.items():
         setattr(participant, name, value)
     _save_participant(participant)
+    _record_change(participant, user=user, before=before, after=history.snapshot(participant))
     record_access(
         user=user,
         participant=participant,
@@ -503,12 +582,14 @@ def participant_transfer(
     register_number: str,
     reason: str = "",
     end_enrolments: bool = False,
+    version: int | None = None,
 ) -> Transfer:
     """Move a participant to another institution, where they get `register_number`.
 
     The Transfer row keeps the history (from, to, date, reason, who). With `end_enrolments`,
     the participant's open enrolments in programmes that do not run at the new institution
     are closed on `date`: active ones as transferred, those not yet enrolled as referred.
+    `version` is the participant's, as the user's form was loaded with.
     """
     participant = (
         Participant.objects.select_for_update(of=("self",))
@@ -520,6 +601,8 @@ def participant_transfer(
         _("Only programme staff and administrators of %(institution)s may transfer this person.")
         % {"institution": participant.institution},
     )
+    history.ensure_current(participant, version)
+    before = history.snapshot(participant)
     if to_institution.pk == participant.institution_id:
         raise ValidationError(
             _("The participant is already held at %(institution)s.")
@@ -555,6 +638,7 @@ def participant_transfer(
         reason=reason.strip(),
         recorded_by=user,
     )
+    history.record_create(transfer, user=user)
     if end_enrolments:
         open_enrolments = (
             participant.enrolments.exclude(status__in=Enrolment.FINAL_STATUSES)
@@ -571,6 +655,7 @@ def participant_transfer(
     participant.institution = to_institution
     participant.register_number = register_number
     _save_participant(participant)
+    _record_change(participant, user=user, before=before, after=history.snapshot(participant))
     record_access(
         user=user,
         participant=participant,
@@ -578,6 +663,83 @@ def participant_transfer(
         detail=f"transferred from institution {source.pk}",
     )
     return transfer
+
+
+def _archive_refusal(participant: Participant) -> str | None:
+    open_enrolment = (
+        participant.enrolments.exclude(status__in=Enrolment.FINAL_STATUSES)
+        .select_related("programme")
+        .first()
+    )
+    if open_enrolment is None:
+        return None
+    return _(
+        "The enrolment in %(programme)s is still open: end it before archiving the record."
+    ) % {"programme": open_enrolment.programme}
+
+
+def may_archive_participant(user, participant: Participant) -> bool:
+    """Programme staff and administrators of the holding institution archive and restore."""
+    return may_transfer_participant(user, participant)
+
+
+def _set_archived(
+    *, participant: Participant, user, archive: bool, version: int | None
+) -> Participant:
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("institution")
+        .get(pk=participant.pk)
+    )
+    _ensure(
+        may_archive_participant(user, participant),
+        _("Only programme staff and administrators of %(institution)s may archive this record.")
+        % {"institution": participant.institution},
+    )
+    history.ensure_current(participant, version)
+    if archive and participant.archived_at is not None:
+        raise ValidationError(_("This record is already archived."), code="archived")
+    if not archive and participant.archived_at is None:
+        raise ValidationError(_("This record is not archived."), code="not_archived")
+    if archive and (refusal := _archive_refusal(participant)):
+        raise ValidationError(refusal, code="open_enrolment")
+    before = history.snapshot(participant)
+    participant.archived_at = timezone.now() if archive else None
+    participant.save(update_fields=["archived_at"])
+    history.bump_version(participant)
+    history.record(
+        participant,
+        user=user,
+        action=Action.ARCHIVE if archive else Action.RESTORE,
+        before=before,
+        after=history.snapshot(participant),
+    )
+    record_access(
+        user=user,
+        participant=participant,
+        action=AccessLog.Action.CHANGE,
+        detail="archived" if archive else "restored from the archive",
+    )
+    return participant
+
+
+@transaction.atomic
+def participant_archive(
+    *, participant: Participant, user, version: int | None = None
+) -> Participant:
+    """Archive a participant's record: kept with its enrolments and history, left out of the
+    working lists. This is what happens instead of a delete (a participant with enrolments is
+    never deleted). Refused while an enrolment is open; programme staff and administrators of
+    the holding institution only."""
+    return _set_archived(participant=participant, user=user, archive=True, version=version)
+
+
+@transaction.atomic
+def participant_restore(
+    *, participant: Participant, user, version: int | None = None
+) -> Participant:
+    """Bring an archived participant's record back into the working lists."""
+    return _set_archived(participant=participant, user=user, archive=False, version=version)
 
 
 # --- screening and assessment --------------------------------------------------------------
@@ -619,6 +781,7 @@ def _store_screening(
     for substance, score in sorted(scores.items()):
         # save() computes each band from the one rule in `assist`.
         ScreeningScore(screening=screening, substance=substance, score=score).save()
+    _record_screening(screening, user=user, scores=scores)
     return screening
 
 
@@ -675,6 +838,11 @@ def enrolment_screen(
             % {"programme": programme, "institution": participant.institution},
             code="programme_elsewhere",
         )
+    if participant.archived_at is not None:
+        raise ValidationError(
+            _("This participant's record is archived: restore it before a new screening."),
+            code="archived",
+        )
     ensure_programme_takes_participants(programme)
     _ensure_not_future(date, _("a screening"))
     if Enrolment.objects.filter(participant=participant, programme=programme).exists():
@@ -686,6 +854,7 @@ def enrolment_screen(
     enrolment = Enrolment.objects.create(
         participant=participant, programme=programme, status=Status.SCREENED, start_date=date
     )
+    history.record_create(enrolment, user=user)
     _store_screening(
         participant=participant,
         enrolment=enrolment,
@@ -822,12 +991,21 @@ def _record(enrolment: Enrolment, *, user, to_status: str, date: datetime.date, 
     enrolment.status = to_status
 
 
-def _prepare(enrolment: Enrolment, *, user, to_status: str, date: datetime.date) -> Enrolment:
+def _prepare(
+    enrolment: Enrolment, *, user, to_status: str, date: datetime.date, version: int | None
+) -> tuple[Enrolment, dict]:
+    """Lock the enrolment and check the move; return it with its values before the move."""
     enrolment = _lock(enrolment)
     _ensure(may_write_enrolment(user, enrolment), _("You may not change this enrolment."))
+    history.ensure_current(enrolment, version)
     _ensure_move(enrolment, to_status)
     _ensure_date(enrolment, date)
-    return enrolment
+    return enrolment, history.snapshot(enrolment)
+
+
+def _save_move(enrolment: Enrolment, *, user, before: dict, fields: Sequence[str]) -> None:
+    enrolment.save(update_fields=list(fields))
+    _record_change(enrolment, user=user, before=before, after=history.snapshot(enrolment))
 
 
 @transaction.atomic
@@ -839,13 +1017,17 @@ def enrolment_assess(
     team: str,
     recommendation: str,
     notes: str = "",
+    version: int | None = None,
 ) -> Assessment:
     """Record the assessment team's recommendation and move screened → assessed.
 
     Only an eligible screening (moderate or high risk on some substance) is assessed; low
-    risk on every substance is education only.
+    risk on every substance is education only. `version`, here and in every move, is the
+    enrolment's as the user's form was loaded with: a move made meanwhile refuses this one.
     """
-    enrolment = _prepare(enrolment, user=user, to_status=Status.ASSESSED, date=date)
+    enrolment, before = _prepare(
+        enrolment, user=user, to_status=Status.ASSESSED, date=date, version=version
+    )
     if not enrolment_eligibility(enrolment).eligible:
         raise ValidationError(
             _(
@@ -866,8 +1048,9 @@ def enrolment_assess(
         notes=notes.strip(),
         recorded_by=user,
     )
+    history.record_create(assessment, user=user)
     _record(enrolment, user=user, to_status=Status.ASSESSED, date=date, reason=notes.strip())
-    enrolment.save(update_fields=["status"])
+    _save_move(enrolment, user=user, before=before, fields=["status"])
     return assessment
 
 
@@ -913,7 +1096,12 @@ def _ensure_not_active_elsewhere(enrolment: Enrolment) -> None:
 
 @transaction.atomic
 def enrolment_enrol(
-    *, user, enrolment: Enrolment, date: datetime.date, reason: str = ""
+    *,
+    user,
+    enrolment: Enrolment,
+    date: datetime.date,
+    reason: str = "",
+    version: int | None = None,
 ) -> Enrolment:
     """Give an assessed participant a place: assessed → enrolled.
 
@@ -924,7 +1112,9 @@ def enrolment_enrol(
     # Lock order everywhere: programme, then participant, then enrolment.
     Programme.objects.select_for_update().filter(pk=enrolment.programme_id).first()
     Participant.objects.select_for_update().filter(pk=enrolment.participant_id).first()
-    enrolment = _prepare(enrolment, user=user, to_status=Status.ENROLLED, date=date)
+    enrolment, before = _prepare(
+        enrolment, user=user, to_status=Status.ENROLLED, date=date, version=version
+    )
     assessment = enrolment.assessments.order_by("-date", "-pk").first()
     if assessment is None or assessment.recommendation == Assessment.Recommendation.NONE:
         raise ValidationError(
@@ -939,7 +1129,7 @@ def enrolment_enrol(
     _ensure_not_active_elsewhere(enrolment)
     _record(enrolment, user=user, to_status=Status.ENROLLED, date=date, reason=reason.strip())
     enrolment.enrolled_on = date
-    enrolment.save(update_fields=["status", "enrolled_on"])
+    _save_move(enrolment, user=user, before=before, fields=["status", "enrolled_on"])
     return enrolment
 
 
@@ -960,11 +1150,18 @@ def next_phase(enrolment: Enrolment) -> Phase | None:
 
 @transaction.atomic
 def enrolment_next_phase(
-    *, user, enrolment: Enrolment, date: datetime.date, reason: str = ""
+    *,
+    user,
+    enrolment: Enrolment,
+    date: datetime.date,
+    reason: str = "",
+    version: int | None = None,
 ) -> EnrolmentPhase:
     """Start the first phase (enrolled → in a phase) or move on to the next one; the phase
     left gets its end date, the phase started its start date."""
-    enrolment = _prepare(enrolment, user=user, to_status=Status.IN_PHASE, date=date)
+    enrolment, before = _prepare(
+        enrolment, user=user, to_status=Status.IN_PHASE, date=date, version=version
+    )
     phase = next_phase(enrolment)
     if phase is None:
         if enrolment.status == Status.ENROLLED:
@@ -983,7 +1180,7 @@ def enrolment_next_phase(
         reason=reason.strip() or str(phase),
     )
     enrolment.current_phase = phase
-    enrolment.save(update_fields=["status", "current_phase"])
+    _save_move(enrolment, user=user, before=before, fields=["status", "current_phase"])
     return made
 
 
@@ -997,10 +1194,13 @@ def enrolment_complete(
     skilled: bool,
     independent: bool,
     reason: str = "",
+    version: int | None = None,
 ) -> Enrolment:
     """Complete the programme from its last phase, with the outcome: recovered or not,
     skilled or not, independent or not (all three required)."""
-    enrolment = _prepare(enrolment, user=user, to_status=Status.COMPLETED, date=date)
+    enrolment, before = _prepare(
+        enrolment, user=user, to_status=Status.COMPLETED, date=date, version=version
+    )
     if next_phase(enrolment) is not None:
         raise ValidationError(
             _(
@@ -1023,8 +1223,11 @@ def enrolment_complete(
     enrolment.current_phase = None
     for name, value in outcome.items():
         setattr(enrolment, name, value)
-    enrolment.save(
-        update_fields=[
+    _save_move(
+        enrolment,
+        user=user,
+        before=before,
+        fields=[
             "status",
             "end_date",
             "end_reason",
@@ -1032,14 +1235,20 @@ def enrolment_complete(
             "recovered",
             "skilled",
             "independent",
-        ]
+        ],
     )
     return enrolment
 
 
 @transaction.atomic
 def enrolment_end(
-    *, user, enrolment: Enrolment, to_status: str, date: datetime.date, reason: str
+    *,
+    user,
+    enrolment: Enrolment,
+    to_status: str,
+    date: datetime.date,
+    reason: str,
+    version: int | None = None,
 ) -> Enrolment:
     """End an enrolment before completion: dropped out, transferred, released before
     completion, or referred elsewhere (before enrolment, only referred). A reason is required.
@@ -1050,7 +1259,9 @@ def enrolment_end(
             % {"target": Status(to_status).label if to_status in Status.values else to_status},
             code="move_not_allowed",
         )
-    enrolment = _prepare(enrolment, user=user, to_status=to_status, date=date)
+    enrolment, before = _prepare(
+        enrolment, user=user, to_status=to_status, date=date, version=version
+    )
     if not reason.strip():
         raise ValidationError(_("Say why the enrolment ends."), code="reason")
     _close_current_phase(enrolment, date)
@@ -1058,7 +1269,12 @@ def enrolment_end(
     enrolment.end_date = date
     enrolment.end_reason = reason.strip()
     enrolment.current_phase = None
-    enrolment.save(update_fields=["status", "end_date", "end_reason", "current_phase"])
+    _save_move(
+        enrolment,
+        user=user,
+        before=before,
+        fields=["status", "end_date", "end_reason", "current_phase"],
+    )
     return enrolment
 
 
@@ -1070,16 +1286,19 @@ def enrolment_move(
     date: datetime.date,
     reason: str = "",
     outcome: Mapping[str, bool] | None = None,
+    version: int | None = None,
 ) -> Enrolment:
     """Any move but the assessment (see `enrolment_assess`), by its target status.
 
     Completion takes `outcome` = {"recovered": …, "skilled": …, "independent": …}.
     """
     if to_status == Status.ENROLLED:
-        return enrolment_enrol(user=user, enrolment=enrolment, date=date, reason=reason)
+        return enrolment_enrol(
+            user=user, enrolment=enrolment, date=date, reason=reason, version=version
+        )
     if to_status == Status.IN_PHASE:
         return enrolment_next_phase(
-            user=user, enrolment=enrolment, date=date, reason=reason
+            user=user, enrolment=enrolment, date=date, reason=reason, version=version
         ).enrolment
     if to_status == Status.COMPLETED:
         outcome = outcome or {}
@@ -1091,6 +1310,7 @@ def enrolment_move(
             recovered=outcome.get("recovered"),
             skilled=outcome.get("skilled"),
             independent=outcome.get("independent"),
+            version=version,
         )
     if to_status == Status.ASSESSED:
         raise ValidationError(
@@ -1098,7 +1318,12 @@ def enrolment_move(
             code="use_assessment",
         )
     return enrolment_end(
-        user=user, enrolment=enrolment, to_status=to_status, date=date, reason=reason
+        user=user,
+        enrolment=enrolment,
+        to_status=to_status,
+        date=date,
+        reason=reason,
+        version=version,
     )
 
 
@@ -1116,3 +1341,179 @@ def visible_screenings_filter(user, participant: Participant, enrolment_ids: Ite
     if access.has_role(user, participant.institution_id, access.PERSONAL_DATA_ROLES):
         visible |= Q(enrolment__isnull=True)
     return visible
+
+
+# --- reading the history -------------------------------------------------------------------
+
+#: How many entries a record's page shows, newest first.
+HISTORY_LIMIT = 100
+
+#: Names of the values a history entry holds besides the record's own fields.
+_EXTRA_LABELS = {
+    "partners": gettext_lazy("partner institutions"),
+    "phases": gettext_lazy("phases"),
+    "scores": gettext_lazy("ASSIST scores"),
+}
+
+
+def entries_of(model: type[models.Model], keys) -> Q:
+    """Entries of `model`'s records whose ids (as text) are `keys`: a list or a subquery."""
+    return Q(
+        content_type__app_label=model._meta.app_label,
+        content_type__model=model._meta.model_name,
+        object_id__in=keys,
+    )
+
+
+def ids_as_keys(queryset: QuerySet) -> QuerySet:
+    """The ids of `queryset` as text, as `History.object_id` holds them (one subquery)."""
+    return queryset.order_by().annotate(history_key=Cast("pk", CharField())).values("history_key")
+
+
+def _deleted(model: type[models.Model], field: str, pk: int) -> Q:
+    """Delete entries of `model`'s records that pointed at `pk` through `field`: the records
+    are gone, their last values tell whose they were."""
+    return Q(
+        content_type__app_label=model._meta.app_label,
+        content_type__model=model._meta.model_name,
+        action=Action.DELETE,
+        **{f"changes__{field}__0": pk},
+    )
+
+
+def history_where(condition: Q) -> QuerySet[History]:
+    """History entries matching `condition` (built with `entries_of`), newest first, with
+    their users and kinds of record (one query)."""
+    return (
+        History.objects.filter(condition)
+        .select_related("user", "content_type")
+        .order_by("-at", "-pk")
+    )
+
+
+def programme_history(programme: Programme) -> QuerySet[History]:
+    """The programme's entries and those of its phases (removed ones too), newest first. Shown
+    to everyone who sees the programme: nothing of participants is in them."""
+    return history_where(
+        entries_of(Programme, [str(programme.pk)])
+        | entries_of(Phase, ids_as_keys(Phase.objects.filter(programme=programme)))
+        | _deleted(Phase, "programme_id", programme.pk)
+    )
+
+
+def participant_history(participant: Participant) -> QuerySet[History]:
+    """The participant's entries (created, corrected, transferred, archived, restored) and
+    those of their transfers. Personal data: for those who see the participant."""
+    return history_where(
+        entries_of(Participant, [str(participant.pk)])
+        | entries_of(Transfer, ids_as_keys(Transfer.objects.filter(participant=participant)))
+    )
+
+
+#: The records kept with an enrolment, whose entries its page shows with its own.
+ENROLMENT_RECORDS = (Assessment, Screening, ProgressNote, InstrumentScore, Attendance)
+
+
+def enrolment_history(enrolment: Enrolment) -> QuerySet[History]:
+    """The enrolment's entries (every move, the outcome) and those of its assessments,
+    screenings, progress notes, instrument scores and attendance marks. Personal data: for
+    those who see the enrolment."""
+    condition = entries_of(Enrolment, [str(enrolment.pk)])
+    for model in ENROLMENT_RECORDS:
+        condition |= entries_of(model, ids_as_keys(model.objects.filter(enrolment=enrolment)))
+        condition |= _deleted(model, "enrolment_id", enrolment.pk)
+    return history_where(condition)
+
+
+#: Records whose ids in a history entry are shown by their names (one query per kind).
+_NAMED_REFERENCES = (Institution, Phase, get_user_model())
+
+
+def _referenced_model(model, key: str):
+    """The kind of record a value of an entry points at, if it is shown by name."""
+    if model is Programme and key == "partners":
+        return Institution
+    try:
+        field = model._meta.get_field(key[:-3]) if key.endswith("_id") else None
+    except FieldDoesNotExist:  # an entry may hold a field removed since
+        return None
+    related = getattr(field, "related_model", None)
+    return related if related in _NAMED_REFERENCES else None
+
+
+def _shown(field, value, names: Mapping[int, str] | None = None) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if names is not None:
+        items = value if isinstance(value, list) else [value]
+        return ", ".join(names.get(item, f"#{item}") for item in items)
+    if field is not None and getattr(field, "choices", None):
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {item}" for key, item in value.items())
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryChange:
+    """One value of a history entry, named and shown for a page."""
+
+    label: str
+    before: str
+    after: str
+
+
+def _values(pair) -> list:
+    found = []
+    for value in pair:
+        found.extend(value if isinstance(value, list) else [value])
+    return [value for value in found if isinstance(value, int) and not isinstance(value, bool)]
+
+
+def described_history(entries: QuerySet[History], limit: int = HISTORY_LIMIT) -> list[History]:
+    """The newest `limit` entries, each with `record_kind` (the kind of record, e.g. "phase")
+    and `described_changes`: its values named by their fields' verbose names, choices shown by
+    their labels, institutions, phases and users by their names (one query for each of these
+    kinds that occurs)."""
+    described = list(entries[:limit])
+    wanted: dict[type[models.Model], set[int]] = {}
+    for entry in described:
+        model = entry.content_type.model_class()
+        for key, pair in entry.changes.items() if model else ():
+            if (related := _referenced_model(model, key)) and isinstance(pair, list):
+                wanted.setdefault(related, set()).update(_values(pair))
+    names = {
+        related: {obj.pk: str(obj) for obj in related._default_manager.filter(pk__in=ids)}
+        for related, ids in wanted.items()
+        if ids
+    }
+    for entry in described:
+        model = entry.content_type.model_class()
+        entry.record_kind = model._meta.verbose_name if model else entry.content_type.model
+        fields = {field.attname: field for field in model._meta.concrete_fields} if model else {}
+        rows = []
+        for key, pair in entry.changes.items():
+            if key == "version" or not isinstance(pair, list) or len(pair) != 2:
+                continue
+            field = fields.get(key)
+            if field is not None:
+                label = str(field.verbose_name)
+            elif key in _EXTRA_LABELS:
+                label = str(_EXTRA_LABELS[key])
+            else:
+                label = key
+            related = _referenced_model(model, key) if model else None
+            shown = names.get(related, {}) if related else None
+            before, after = _shown(field, pair[0], shown), _shown(field, pair[1], shown)
+            # A new record's empty values, or a deleted one's, say nothing.
+            if (entry.action == Action.CREATE and after == "—") or (
+                entry.action == Action.DELETE and before == "—"
+            ):
+                continue
+            rows.append(HistoryChange(label, before, after))
+        entry.described_changes = rows
+    return described

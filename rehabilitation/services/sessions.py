@@ -5,7 +5,7 @@ All of it is personal data of the participants (UU PDP 27/2022). Recording needs
 programme-staff or administrator role (`access.PERSONAL_DATA_ROLES`) at the programme's host
 or partners (for notes and scores, also at the institution holding the participant); the views
 check it first and answer 404, the functions here check again. Every change is written to the
-access log.
+history (`institutions.history`: who, when, values before and after) and to the access log.
 
 The attendance rate is present / (present + absent): an excused absence does not count
 either way. Rates are fractions between 0 and 1, rounded to four places (`RATE_PLACES`).
@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from institutions import access
+from institutions import access, history
+from institutions.models import History
 
 from .. import assist
 from ..models import (
@@ -41,6 +42,7 @@ from ..models import (
     Session,
 )
 from .audit import record_access, record_bulk_access
+from .enrolment import entries_of, history_where, ids_as_keys
 
 #: Rates are rounded to this many places (0.6667 for two sessions attended out of three).
 RATE_PLACES = Decimal("0.0001")
@@ -131,9 +133,11 @@ def session_create(
                 )
             }
         )
-    return Session.objects.create(
+    session = Session.objects.create(
         programme=programme, date=date, topic=topic, phase=phase, facilitator=facilitator.strip()
     )
+    history.record_create(session, user=user)
+    return session
 
 
 @transaction.atomic
@@ -184,10 +188,15 @@ def attendance_record(*, session: Session, user, marks: Mapping[int, str]) -> li
         if pk not in existing
     ]
     changed = [row for pk, row in sorted(existing.items()) if row.status != marks[pk]]
+    before = {row.pk: history.snapshot(row) for row in changed}
     for row in changed:
         row.status = marks[row.enrolment_id]
     Attendance.objects.bulk_create(created)
     Attendance.objects.bulk_update(changed, ["status"])
+    for row in created:
+        history.record_create(row, user=user)
+    for row in changed:
+        history.record_change(row, user=user, before=before[row.pk])
     saved = created + changed
     if saved:
         enrolments = Enrolment.objects.filter(
@@ -200,6 +209,15 @@ def attendance_record(*, session: Session, user, marks: Mapping[int, str]) -> li
             detail=f"attendance of session {session.pk} ({session.date.isoformat()})",
         )
     return saved
+
+
+def session_history(session: Session) -> QuerySet[History]:
+    """The session's history entries and those of its attendance marks, newest first (for
+    those who may record the session: the marks are personal data)."""
+    return history_where(
+        entries_of(Session, [str(session.pk)])
+        | entries_of(Attendance, ids_as_keys(Attendance.objects.filter(session=session)))
+    )
 
 
 # Progress notes and instrument scores ------------------------------------------------------
@@ -236,6 +254,7 @@ def progress_note_add(
         raise ValidationError({"text": ValidationError(_("The note is empty."), code="empty_note")})
     _validate_day(enrolment, date)
     note = ProgressNote.objects.create(enrolment=enrolment, date=date, text=text, author=user)
+    history.record_create(note, user=user)
     record_access(
         user=user,
         participant=enrolment.participant,
@@ -279,6 +298,7 @@ def instrument_score_add(
     recorded = InstrumentScore.objects.create(
         enrolment=enrolment, instrument=instrument, date=date, score=score
     )
+    history.record_create(recorded, user=user)
     record_access(
         user=user,
         participant=enrolment.participant,

@@ -3,7 +3,9 @@ the moves open to it, each move's form, later screenings, and the list of enrolm
 
 Every lookup goes through `Enrolment.objects.visible_to(user)` (others get 404); every move
 is a service of `rehabilitation.services.enrolment`, whose refusals come back as form errors;
-every page that shows a participant writes the access log.
+every page that shows a participant writes the access log. Each move's form carries the
+enrolment's version, so that a move made meanwhile by someone else refuses it; the enrolment
+page shows the history of the enrolment and of what is recorded with it.
 """
 
 from __future__ import annotations
@@ -106,20 +108,21 @@ def sessions_section(enrolment: Enrolment) -> str | None:
 def _actions(enrolment: Enrolment, eligibility: services.Eligibility, assessment) -> dict:
     """The forms of the moves open to the enrolment now, for its page."""
     moves = services.allowed_moves(enrolment)
+    version = enrolment.version
     actions: dict[str, Form | object] = {}
     if Status.ASSESSED in moves and eligibility.eligible:
-        actions["assess"] = AssessmentForm(auto_id="assess_%s")
+        actions["assess"] = AssessmentForm(auto_id="assess_%s", version=version)
     if (
         Status.ENROLLED in moves
         and assessment is not None
         and assessment.recommendation != Assessment.Recommendation.NONE
     ):
-        actions["enrol"] = MoveForm(auto_id="enrol_%s")
+        actions["enrol"] = MoveForm(auto_id="enrol_%s", version=version)
     if Status.IN_PHASE in moves and (upcoming := services.next_phase(enrolment)) is not None:
-        actions["next_phase"] = MoveForm(auto_id="phase_%s")
+        actions["next_phase"] = MoveForm(auto_id="phase_%s", version=version)
         actions["upcoming_phase"] = upcoming
     if Status.COMPLETED in moves and services.next_phase(enrolment) is None:
-        actions["complete"] = CompleteForm(auto_id="complete_%s")
+        actions["complete"] = CompleteForm(auto_id="complete_%s", version=version)
     if any(ending in moves for ending in services.ENDINGS):
         actions["end"] = EndForm(enrolment=enrolment, auto_id="end_%s")
     return actions
@@ -150,6 +153,8 @@ def enrolment_list(request: HttpRequest) -> HttpResponse:
             enrolments = enrolments.filter(programme=data["programme"])
         if data["status"]:
             enrolments = enrolments.filter(status=data["status"])
+    if not (form.is_valid() and form.cleaned_data["archived"]):
+        enrolments = enrolments.filter(participant__archived_at__isnull=True)
     page = Paginator(enrolments, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     record_bulk_access(
@@ -199,6 +204,7 @@ def enrolment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if may_write
             else {},
             "sessions_section": sessions_section(enrolment),
+            "history": services.described_history(services.enrolment_history(enrolment)),
         },
     )
 
@@ -209,14 +215,15 @@ def _move(
     *,
     target: str,
     make_form: Callable[..., Form],
-    perform: Callable[[Enrolment, dict], object],
+    perform: Callable[[Enrolment, dict, int | None], object],
     title: str,
     submit: str,
     done: str,
     closed: Callable[[Enrolment], str | None] = lambda enrolment: None,
 ) -> HttpResponse:
     """One move's page: GET shows the form (or sends back to the enrolment when the move is
-    not open), POST asks the service and shows its refusal on the form."""
+    not open), POST asks the service and shows its refusal on the form. `perform` gets the
+    enrolment, the form's data and the version the form was loaded with."""
     enrolment = get_enrolment_for_user(request.user, pk, write=True)
     if request.method == "GET":
         refusal = None
@@ -231,9 +238,9 @@ def _move(
     form = make_form(request.POST or None, enrolment=enrolment)
     if request.method == "POST" and form.is_valid():
         try:
-            perform(enrolment, form.cleaned_data)
+            perform(enrolment, form.cleaned_data, form.submitted_version)
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, record=enrolment)
         else:
             messages.success(request, done)
             return redirect("rehabilitation:enrolment", enrolment.pk)
@@ -267,14 +274,15 @@ def enrolment_assess(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         target=Status.ASSESSED,
-        make_form=lambda data, enrolment: AssessmentForm(data),
-        perform=lambda enrolment, data: services.enrolment_assess(
+        make_form=lambda data, enrolment: AssessmentForm(data, version=enrolment.version),
+        perform=lambda enrolment, data, version: services.enrolment_assess(
             user=request.user,
             enrolment=enrolment,
             date=data["date"],
             team=data["team"],
             recommendation=data["recommendation"],
             notes=data["notes"],
+            version=version,
         ),
         title=_("Assessment"),
         submit=_("Record the assessment"),
@@ -292,9 +300,13 @@ def enrolment_enrol(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         target=Status.ENROLLED,
-        make_form=lambda data, enrolment: MoveForm(data),
-        perform=lambda enrolment, data: services.enrolment_enrol(
-            user=request.user, enrolment=enrolment, date=data["date"], reason=data["reason"]
+        make_form=lambda data, enrolment: MoveForm(data, version=enrolment.version),
+        perform=lambda enrolment, data, version: services.enrolment_enrol(
+            user=request.user,
+            enrolment=enrolment,
+            date=data["date"],
+            reason=data["reason"],
+            version=version,
         ),
         title=_("Enrol"),
         submit=_("Enrol"),
@@ -311,9 +323,13 @@ def enrolment_next_phase(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         target=Status.IN_PHASE,
-        make_form=lambda data, enrolment: MoveForm(data),
-        perform=lambda enrolment, data: services.enrolment_next_phase(
-            user=request.user, enrolment=enrolment, date=data["date"], reason=data["reason"]
+        make_form=lambda data, enrolment: MoveForm(data, version=enrolment.version),
+        perform=lambda enrolment, data, version: services.enrolment_next_phase(
+            user=request.user,
+            enrolment=enrolment,
+            date=data["date"],
+            reason=data["reason"],
+            version=version,
         ),
         title=_("Next phase"),
         submit=_("Start the phase"),
@@ -335,8 +351,8 @@ def enrolment_complete(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         target=Status.COMPLETED,
-        make_form=lambda data, enrolment: CompleteForm(data),
-        perform=lambda enrolment, data: services.enrolment_complete(
+        make_form=lambda data, enrolment: CompleteForm(data, version=enrolment.version),
+        perform=lambda enrolment, data, version: services.enrolment_complete(
             user=request.user,
             enrolment=enrolment,
             date=data["date"],
@@ -344,6 +360,7 @@ def enrolment_complete(request: HttpRequest, pk: int) -> HttpResponse:
             skilled=data["skilled"],
             independent=data["independent"],
             reason=data["reason"],
+            version=version,
         ),
         title=_("Completion and outcome"),
         submit=_("Record the completion"),
@@ -366,12 +383,13 @@ def enrolment_end(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         target=Status.REFERRED,  # every status that may end may end as referred
         make_form=lambda data, enrolment: EndForm(data, enrolment=enrolment),
-        perform=lambda enrolment, data: services.enrolment_end(
+        perform=lambda enrolment, data, version: services.enrolment_end(
             user=request.user,
             enrolment=enrolment,
             to_status=data["to_status"],
             date=data["date"],
             reason=data["reason"],
+            version=version,
         ),
         title=_("End the enrolment"),
         submit=_("End the enrolment"),

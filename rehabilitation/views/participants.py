@@ -1,8 +1,10 @@
-"""Staff pages of participants: the list, registration, the record, corrections, transfers.
+"""Staff pages of participants: the list, registration, the record with its history,
+corrections, transfers, archiving and restoring.
 
 Participants are specific personal data (UU PDP 27/2022): every lookup goes through
 `visible_to(user)`, so an outsider gets 404 and never learns that a record exists, and every
-page that shows a participant writes the access log.
+page that shows a participant writes the access log. A participant is never deleted here: the
+record is archived instead (left out of the lists unless asked for), and restored the same way.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from institutions import access
 from institutions.models import Membership
 
 from .. import assist
 from ..forms.enrolment import (
+    ArchiveForm,
     ParticipantForm,
     ParticipantSearchForm,
     TransferForm,
@@ -98,6 +101,9 @@ def participant_list(request: HttpRequest) -> HttpResponse:
         .order_by("institution__name", "register_number", "pk")
     )
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    include_archived = form.is_valid() and form.cleaned_data["archived"]
+    if not include_archived:
+        participants = participants.filter(archived_at__isnull=True)
     if query:
         participants = participants.filter(
             Q(register_number__icontains=query) | Q(full_name__icontains=query)
@@ -113,6 +119,7 @@ def participant_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "query": query,
+            "include_archived": include_archived,
             "page": page,
             "participants": rows,
             "today": timezone.localdate(),
@@ -189,6 +196,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
         screening.highest = assist.highest(bands)
         screening.eligible = assist.is_eligible(bands)
     today = timezone.localdate()
+    may_archive = services.may_archive_participant(user, participant)
     return render(
         request,
         "rehabilitation/participant_detail.html",
@@ -204,7 +212,11 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ).order_by("date", "pk"),
             "may_write": services.may_write_participant(user, participant),
             "may_transfer": services.may_transfer_participant(user, participant),
-            "may_screen": screenable_programmes(user, participant).exists(),
+            "may_screen": participant.archived_at is None
+            and screenable_programmes(user, participant).exists(),
+            "may_archive": may_archive,
+            "archive_form": ArchiveForm(version=participant.version) if may_archive else None,
+            "history": services.described_history(services.participant_history(participant)),
         },
     )
 
@@ -219,10 +231,13 @@ def participant_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_update(
-                participant=participant, user=request.user, **form.participant_fields()
+                participant=participant,
+                user=request.user,
+                version=form.submitted_version,
+                **form.participant_fields(),
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, record=participant)
         else:
             messages.success(request, _("Saved."))
             return redirect("rehabilitation:participant", participant.pk)
@@ -256,9 +271,10 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
                 register_number=data["register_number"],
                 reason=data["reason"],
                 end_enrolments=data["end_enrolments"],
+                version=form.submitted_version,
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, record=participant)
         else:
             messages.success(
                 request,
@@ -286,6 +302,52 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _set_archived(request: HttpRequest, pk: int, *, archive: bool) -> HttpResponse:
+    participant = get_participant_for_user(request.user, pk)
+    if not services.may_archive_participant(request.user, participant):
+        raise PermissionDenied(
+            _(
+                "Only programme staff and administrators of the institution holding a participant "
+                "archive or restore the record."
+            )
+        )
+    form = ArchiveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.non_field_errors()))
+        return redirect("rehabilitation:participant", participant.pk)
+    change = services.participant_archive if archive else services.participant_restore
+    try:
+        change(participant=participant, user=request.user, version=form.submitted_version)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request,
+            _(
+                "The record is archived: it is left out of the lists unless you include archived "
+                "records."
+            )
+            if archive
+            else _("The record is restored to the lists."),
+        )
+    return redirect("rehabilitation:participant", participant.pk)
+
+
+@require_POST
+@access.staff_required
+def participant_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    """Archive a participant's record (instead of deleting it): kept, out of the lists."""
+    return _set_archived(request, pk, archive=True)
+
+
+@require_POST
+@access.staff_required
+def participant_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    """Bring an archived participant's record back into the lists."""
+    return _set_archived(request, pk, archive=False)
+
+
 urlpatterns = [
     path("staff/participants/", participant_list, name="participants"),
     path("staff/participants/new/", participant_create, name="participant_create"),
@@ -294,4 +356,6 @@ urlpatterns = [
     path(
         "staff/participants/<int:pk>/transfer/", participant_transfer, name="participant_transfer"
     ),
+    path("staff/participants/<int:pk>/archive/", participant_archive, name="participant_archive"),
+    path("staff/participants/<int:pk>/restore/", participant_restore, name="participant_restore"),
 ]

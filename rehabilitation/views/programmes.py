@@ -2,7 +2,10 @@
 editing of its phases. Changes go through `rehabilitation.services.enrolment`.
 
 Programmes are seen by the staff of the host and partner institutions (others get 404);
-participants' names on the programme page only by those with personal-data rights.
+participants' names on the programme page only by those with personal-data rights. The
+programme page shows the history of the programme and its phases to everyone who sees it; the
+edit forms carry the version they were loaded with, so that a save on a programme changed
+meanwhile is refused with what changed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions import access
 
-from ..forms.enrolment import PhaseFormSet, ProgrammeEditForm, ProgrammeForm, add_service_error
+from ..forms.enrolment import (
+    PhaseFormSet,
+    ProgrammeEditForm,
+    ProgrammeForm,
+    VersionedForm,
+    add_service_error,
+    carry_current_version,
+)
 from ..models import AccessLog, Enrolment, Programme
 from ..services import enrolment as services
 from ..services.audit import record_bulk_access
@@ -168,6 +178,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "enrolments": enrolments,
             "may_see_participants": may_see_participants,
             "may_manage": services.may_manage_programme(user, programme),
+            "history": services.described_history(services.programme_history(programme)),
         },
     )
 
@@ -188,9 +199,10 @@ def programme_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 partners=list(data["partners"]),
                 capacity=data["capacity"],
                 description=data["description"],
+                version=form.submitted_version,
             )
         except ValidationError as error:
-            add_service_error(form, error)
+            add_service_error(form, error, record=programme)
         else:
             messages.success(request, _("Saved."))
             return redirect("rehabilitation:programme", programme.pk)
@@ -209,18 +221,27 @@ def programme_phases(request: HttpRequest, pk: int) -> HttpResponse:
         for n, phase in enumerate(programme.phases.order_by("order"), start=1)
     ]
     formset = PhaseFormSet(request.POST or None, initial=initial, prefix="phases")
-    if request.method == "POST" and formset.is_valid():
+    # The phases are part of the programme: its version guards them against a stale save.
+    version_form = VersionedForm(request.POST or None, version=programme.version)
+    if request.method == "POST" and version_form.is_valid() and formset.is_valid():
         try:
-            services.phases_replace(programme=programme, user=request.user, phases=formset.rows())
+            services.phases_replace(
+                programme=programme,
+                user=request.user,
+                phases=formset.rows(),
+                version=version_form.submitted_version,
+            )
         except ValidationError as error:
             formset._non_form_errors = formset.error_class(error.messages)
+            if getattr(error, "code", None) == "stale":
+                carry_current_version(version_form, programme)
         else:
             messages.success(request, _("Phases saved."))
             return redirect("rehabilitation:programme", programme.pk)
     return render(
         request,
         "rehabilitation/programme_phases.html",
-        {"programme": programme, "formset": formset},
+        {"programme": programme, "formset": formset, "version_form": version_form},
     )
 
 

@@ -3,7 +3,8 @@ and instrument scores. Every change goes through `rehabilitation.services.sessio
 
 Attendance, notes and scores are specific personal data: the pages answer only the programme
 staff and administrators of the institutions involved; anyone else gets 404, the same as for
-a record that does not exist.
+a record that does not exist. The session page shows the history of the session and its
+attendance marks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..forms.sessions import (
 from ..models import AccessLog, Enrolment, Programme, Session
 from ..services import sessions as services
 from ..services.audit import record_access, record_bulk_access
+from ..services.enrolment import described_history
 
 
 def _programme_for_recording(user, pk: int) -> Programme:
@@ -148,6 +150,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "programme": session.programme,
             "form": form,
             "summary": services.AttendanceSummary.of(marks.values()),
+            "history": described_history(services.session_history(session)),
         },
     )
 

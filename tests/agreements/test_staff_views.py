@@ -88,6 +88,8 @@ PAGES = [
     ("agreements:terminate", True, "get", True),
     ("agreements:addendum", True, "get", True),
     ("agreements:renew", True, "post", True),
+    ("agreements:archive", True, "post", True),
+    ("agreements:restore", True, "post", True),
 ]
 
 
@@ -117,7 +119,13 @@ def test_viewer_reads_but_cannot_write(client, world, name, with_pk, method, wri
 
 @pytest.mark.parametrize(
     ("name", "method"),
-    [("agreements:detail", "post"), ("agreements:move", "get"), ("agreements:renew", "get")],
+    [
+        ("agreements:detail", "post"),
+        ("agreements:move", "get"),
+        ("agreements:renew", "get"),
+        ("agreements:archive", "get"),
+        ("agreements:restore", "get"),
+    ],
 )
 def test_wrong_method(client, world, name, method):
     client.force_login(world["editor"])
@@ -204,6 +212,7 @@ def test_edit_details(client, world):
             "considerations": "",
             "legal_basis": "",
             "signing_place": "",
+            "version": world["agreement"].version,
         },
     )
     assert response.status_code == 302
@@ -221,6 +230,7 @@ def test_edit_refuses_end_before_start(client, world):
             "notice_days": "90",
             "effective_date": "2026-01-02",
             "end_date": "2026-01-01",
+            "version": world["agreement"].version,
         },
     )
     assert response.status_code == 200
@@ -228,8 +238,32 @@ def test_edit_refuses_end_before_start(client, world):
     assert world["agreement"].title == "PKS Uji"
 
 
-def party_data(*rows, delete=()):
+@pytest.mark.parametrize(
+    ("notice_days", "end_date"), [("78021027", "2027-01-01"), ("3650", "0005-01-01")]
+)
+def test_edit_refuses_a_notice_period_without_a_date_and_changes_nothing(
+    client, world, notice_days, end_date
+):
+    client.force_login(world["editor"])
+    response = client.post(
+        url("agreements:edit", world, True),
+        {
+            "title": "T",
+            "subject": "S",
+            "notice_days": notice_days,
+            "end_date": end_date,
+            "version": world["agreement"].version,
+        },
+    )
+    assert response.status_code == 200
+    assert "notice_days" in response.context["form"].errors
+    world["agreement"].refresh_from_db()
+    assert (world["agreement"].title, world["agreement"].notice_days) == ("PKS Uji", 90)
+
+
+def party_data(*rows, version=1):
     data = {
+        "version": str(version),
         "parties-TOTAL_FORMS": str(len(rows)),
         "parties-INITIAL_FORMS": "0",
         "parties-MIN_NUM_FORMS": "0",
@@ -275,6 +309,7 @@ def test_parties_formset_refuses_the_same_institution_twice(client, world):
 def test_articles_formset(client, world):
     client.force_login(world["editor"])
     data = {
+        "version": world["agreement"].version,
         "articles-TOTAL_FORMS": "2",
         "articles-INITIAL_FORMS": "0",
         "articles-MIN_NUM_FORMS": "0",

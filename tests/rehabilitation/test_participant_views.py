@@ -192,7 +192,7 @@ def test_the_record_shows_identity_screenings_enrolments_and_transfers(english, 
         "Smoked or inhaled",
         "Program Rehabilitasi Sosial",
         "High risk",  # the intake screening's stimulants score of 27
-        "Orientation",
+        "Orientasi",  # the phase was named in the site's language when the programme was made
         "Screened → Assessed",
     ):
         assert text in page, text

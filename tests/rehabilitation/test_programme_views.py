@@ -161,9 +161,10 @@ def test_programme_page_shows_facts_phases_places_and_enrolments(english, world)
     assert counts[Enrolment.Status.ENROLLED] == 1
     assert counts[Enrolment.Status.ASSESSED] == 1
     assert counts[Enrolment.Status.COMPLETED] == 1
+    # The standard phases were named when the programme was made, in the site's language.
     for text in (
-        "Orientation",
-        "Primary",
+        "Orientasi",
+        "Primer",
         "Re-entry",
         "24 weeks",
         "BNNK",
@@ -210,12 +211,13 @@ def test_programme_page_query_count_is_constant(client, world, django_assert_num
         screened(world)
     login(client, world, "staff")
     # session, user, roles, programme, partners, counts by status, enrolments, access log,
-    # phases, and the session saved again
-    with django_assert_num_queries(9 + SESSION_SAVE):
+    # phases, the history of the programme and its phases, the institutions named in it, and
+    # the session saved again
+    with django_assert_num_queries(11 + SESSION_SAVE):
         client.get(url("rehabilitation:programme", world))
     for _ in range(45):
         screened(world)
-    with django_assert_num_queries(9 + SESSION_SAVE):
+    with django_assert_num_queries(11 + SESSION_SAVE):
         response = client.get(url("rehabilitation:programme", world))
     assert len(response.context["enrolments"]) == 50
 

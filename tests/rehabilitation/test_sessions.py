@@ -519,12 +519,13 @@ def test_session_page_query_count_is_constant(client, world, django_assert_num_q
     url = _pages(world)["session"]
     enrol(1)  # 5 on the sheet, with the four of the world
     # Session and user, memberships, session with programme, partners, enrolments, marks,
-    # the access log in one insert; then the session is saved (savepoint, update, release).
-    with django_assert_num_queries(11):
+    # the access log in one insert, the history of the session and its marks, the phase
+    # named in it; then the session is saved (savepoint, update, release).
+    with django_assert_num_queries(13):
         response = client.get(url)
     assert len(response.context["form"].rows()) == 5
     enrol(45)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(13):
         response = client.get(url)
     assert len(response.context["form"].rows()) == 50
 

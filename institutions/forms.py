@@ -40,6 +40,11 @@ class StaffAccountForm(forms.Form):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
+        try:
+            # The welcome e-mail must be deliverable: the domain has to be IDNA-encodable.
+            email.rpartition("@")[2].encode("idna")
+        except UnicodeError:
+            raise forms.ValidationError(_("Enter a valid e-mail address.")) from None
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(EMAIL_TAKEN, code="unique")
         return email
@@ -61,3 +66,30 @@ class RoleForm(forms.Form):
     """One role, to grant or to revoke."""
 
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+#: The range of the databases' 64-bit integer keys.
+_KEY_RANGE = range(-(2**63), 2**63)
+
+
+class RecordsChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice of records that answers a key beyond 64 bits with a form error.
+
+    Django's own field hands such a number to the database, and SQLite cannot take it (an
+    OverflowError, so a 500); a key that large cannot exist anyway.
+    """
+
+    def _check_values(self, value):
+        if not self.to_field_name:
+            for key in value if isinstance(value, list | tuple | set | frozenset) else ():
+                try:
+                    number = int(str(key).strip())
+                except ValueError:
+                    continue  # Django reports a key that is not a number itself.
+                if number not in _KEY_RANGE:
+                    raise forms.ValidationError(
+                        self.error_messages["invalid_choice"],
+                        code="invalid_choice",
+                        params={"value": key},
+                    )
+        return super()._check_values(value)

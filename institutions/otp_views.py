@@ -14,7 +14,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -64,7 +64,8 @@ def login_code(request: HttpRequest) -> HttpResponse:
             otp.clear_pending_login(request)
             auth_login(request, pending.user, backend=pending.backend)
             otp_login(request, device)
-            return redirect(pending.next_url)
+            # Already checked to be a local URL; redirect() would take a bare word for a view name.
+            return HttpResponseRedirect(pending.next_url)
         form.add_error("otp_token", otp.wrong_code_message(device))
         # Counted by django-axes like a wrong password; on the last allowed failure its
         # middleware answers with the lockout page instead of this one.
@@ -115,7 +116,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 if enrolling
                 else _("This session is verified."),
             )
-            return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+            return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
         form.add_error("otp_token", otp.wrong_code_message(device))
 
     context = {"form": form, "device": device, "enrolling": enrolling, "next": next_url}

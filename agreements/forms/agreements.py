@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from institutions import access
+from institutions.forms import RecordsChoiceField
 from institutions.models import Institution, Person
 
 from ..models import Agreement, SigningEvent
@@ -86,7 +87,7 @@ class AgreementCreateForm(forms.Form):
     first_party = forms.ModelChoiceField(
         label=_("First party (PIHAK PERTAMA)"), queryset=Institution.objects.none()
     )
-    other_parties = forms.ModelMultipleChoiceField(
+    other_parties = RecordsChoiceField(
         label=_("Other parties"),
         queryset=Institution.objects.all(),
         widget=forms.SelectMultiple(attrs={"size": 8}),
@@ -221,7 +222,7 @@ class AddendumForm(forms.Form):
 class SigningEventForm(forms.ModelForm):
     """A signing ceremony and the agreements signed in it."""
 
-    agreements = forms.ModelMultipleChoiceField(
+    agreements = RecordsChoiceField(
         label=_("Agreements signed"),
         queryset=Agreement.objects.none(),
         widget=forms.CheckboxSelectMultiple,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,8 +24,12 @@ from ..services import meetings as services
 
 
 def _meetings_of(user) -> QuerySet[Meeting]:
-    """Meetings of agreements to which an institution of `user` is a party."""
-    return Meeting.objects.filter(agreement__in=Agreement.objects.of_institutions(user))
+    """Meetings of agreements to which an institution of `user` is a party, and meetings an
+    institution of `user` hosts (they are in its calendar feed)."""
+    return Meeting.objects.filter(
+        Q(agreement__in=Agreement.objects.of_institutions(user))
+        | Q(host_id__in=access.institution_ids(user))
+    )
 
 
 def _check_may_edit(user, agreement: Agreement) -> None:

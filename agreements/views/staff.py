@@ -74,10 +74,17 @@ def _refuse_if_signed(request: HttpRequest, agreement: Agreement) -> HttpRespons
     return None
 
 
+def _ensure_editor_somewhere(user) -> None:
+    """Starting agreements and recording signings is for editors and administrators."""
+    if not (access.is_superuser(user) or access.institution_ids(user, access.EDIT_ROLES)):
+        raise PermissionDenied(_("Only editors and administrators of an institution may do this."))
+
+
 @require_http_methods(["GET", "POST"])
 @access.staff_required
 def agreement_create(request: HttpRequest) -> HttpResponse:
     """Start a draft with the standard articles."""
+    _ensure_editor_somewhere(request.user)
     form = AgreementCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -391,6 +398,7 @@ def agreement_restore(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def signing_create(request: HttpRequest) -> HttpResponse:
     """Record a signing ceremony: every agreement chosen becomes signed on its date."""
+    _ensure_editor_somewhere(request.user)
     form = SigningEventForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agreement, SigningEvent
 from institutions import access
+from institutions.forms import RecordsChoiceField
 from institutions.models import Institution
 
 from ..assist import MAX_SCORE, MIN_SCORE, Substance
@@ -134,7 +135,7 @@ class ProgrammeForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     kind = forms.ChoiceField(label=_("Type"), choices=Programme.Kind.choices)
     host = forms.ModelChoiceField(label=_("Host institution"), queryset=Institution.objects.none())
-    partners = forms.ModelMultipleChoiceField(
+    partners = RecordsChoiceField(
         label=_("Partner institutions"),
         queryset=Institution.objects.order_by("name"),
         required=False,
@@ -206,7 +207,7 @@ class ProgrammeEditForm(VersionedForm):
     """What may change once a programme runs: name, partners, capacity, description."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
-    partners = forms.ModelMultipleChoiceField(
+    partners = RecordsChoiceField(
         label=_("Partner institutions"),
         queryset=Institution.objects.order_by("name"),
         required=False,
@@ -250,7 +251,8 @@ class PhaseForm(forms.Form):
 
 class BasePhaseFormSet(forms.BaseFormSet):
     def clean(self) -> None:
-        if any(self.errors):
+        # A damaged management form is already reported as the formset's error.
+        if not self.management_form.is_valid() or any(self.errors):
             return
         if not self.rows():
             raise ValidationError(_("A programme needs at least one phase."))

@@ -74,7 +74,7 @@ def make_ready(editor, rutan, bnnk, *, title: str = "PKS Rehabilitasi", complete
             {
                 "institution": rutan,
                 "number": f"W13.PAS-{tag}/2025",
-                "signatory": factories.person("Kepala Rutan", nip=f"1970010120000310{tag:02d}"),
+                "signatory": factories.person("Kepala Rutan", nip=f"19700101{tag % 10**10:010d}"),
                 "signatory_position": "Kepala Rumah Tahanan Negara Kelas IIA Pekalongan",
             },
             {

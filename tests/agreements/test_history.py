@@ -573,6 +573,7 @@ def test_signed_agreements_are_never_deleted_in_the_admin(admin_client, world):
 
 
 def test_admin_archive_and_restore_actions(admin_client, world):
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the messages are read in English
     signed = make_signed(world)
     draft = factories.agreement(world["rutan"], world["bnnk"], title="Draf")
     url = _admin_url(Agreement, "changelist")

@@ -638,6 +638,7 @@ def test_admin_create_and_delete_are_recorded(admin_client, world):
 
 
 def test_admin_refuses_to_delete_a_participant_with_enrolments(admin_client, world):
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the message is read in English
     participant = world["held"]
     screened(world, participant)
     change = admin_client.get(_admin_url(Participant, "change", participant.pk))

@@ -26,7 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from agreements.views.exports import neutralise
+from institutions.spreadsheets import neutralise
 
 from .assist import Risk, Substance, highest
 from .models import Enrolment, Participant, Screening

@@ -43,6 +43,7 @@ from ..standard_articles import (
     STANDARD_LEGAL_BASIS,
     add_standard_articles,
 )
+from .issuing import issue_on_signing
 
 Status = Agreement.Status
 
@@ -431,8 +432,6 @@ def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
     agreement.full_clean()
     _save_change(agreement, user=user, before=before)
     # The official PDF is rendered and stored once the signing commits; nothing if it rolls back.
-    from .issuing import issue_on_signing
-
     issue_on_signing(agreement=agreement)
 
 

@@ -25,14 +25,13 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from institutions import access
+from institutions.spreadsheets import neutralise
 
 from ..filters import filter_agreements
 from ..models import Agreement, AgreementQuerySet, Party
 
 LIST_PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "xlsx")
-#: A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _with_parties(agreements: AgreementQuerySet) -> AgreementQuerySet:
@@ -104,12 +103,6 @@ def export_rows(agreements: Iterable[Agreement]) -> Iterator[list]:
             agreement.end_date,
             agreement.term_months,
         ]
-
-
-def neutralise(value: str) -> str:
-    """A text cell made safe to open in a spreadsheet: one that would start a formula gets a
-    leading quote, which spreadsheets show as text."""
-    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
 
 
 def _csv_cell(value) -> str | int:

@@ -16,7 +16,7 @@ from agreements.models import Agreement, Meeting
 from agreements.services.meetings import open_follow_ups_for
 from institutions import access
 from institutions.models import Institution, Membership
-from rehabilitation.models import Programme
+from rehabilitation import access as rehabilitation_access
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         .order_by("date", "start_time")
     )
     programmes = (
-        Programme.objects.visible_to(user)
+        rehabilitation_access.visible_programmes(user)
         .select_related("host", "agreement")
         .order_by("-launch_date")
     )

@@ -1,10 +1,11 @@
 """Admin for rehabilitation programmes, participants and enrolments.
 
 Participants and enrolments are specific personal data (UU PDP 27/2022): their querysets and the
-participants offered in forms go through `visible_to(user)`, as everywhere else; programmes and
-sessions go through `Programme.objects.visible_to(user)`, so that a staff account that is not a
-superuser sees only its institutions' records. Every change made here is written to the history
-(`HistoryAdminMixin`). A participant with enrolments is never deleted: the record is archived.
+records offered in forms go through `rehabilitation.access` (`visible_participants`,
+`visible_enrolments`, `visible_programmes`, `admin_choices`), as everywhere else, so that a staff
+account that is not a superuser sees only its institutions' records. Every change made here is
+written to the history (`HistoryAdminMixin`). A participant with enrolments is never deleted:
+the record is archived.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from agreements.models import Agreement, SigningEvent
-from institutions import access
-from institutions.admin import HistoryAdminMixin, own_institution_ids
-from institutions.models import Institution, Membership
+from institutions.admin import HistoryAdminMixin
+from institutions.models import Institution
 
+from . import access
 from .models import (
     AccessLog,
     Assessment,
@@ -42,34 +42,21 @@ from .models import (
     Session,
     Transfer,
 )
-from .services import enrolment as services
+from .services import participants as participant_services
 from .services.audit import record_access
 
 
 class VisibleParticipantsMixin:
-    """Offer in the forms only what the user may see: participants (`visible_to`), programmes
-    of their institutions, and (for non-superusers) their own institutions and agreements."""
+    """Offer in the forms only what the user may see (`access.admin_choices`): participants,
+    programmes of their institutions, and (for non-superusers) their own institutions and
+    agreements."""
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
-        user = request.user
-        own = own_institution_ids(request)
-        if db_field.name == "participant":
-            kwargs["queryset"] = Participant.objects.visible_to(user)
-        elif db_field.related_model is Programme:
-            kwargs["queryset"] = Programme.objects.visible_to(user)
-        elif own is not None and db_field.related_model is Institution:
-            kwargs["queryset"] = Institution.objects.filter(pk__in=own)
-        elif own is not None and db_field.related_model is Agreement:
-            kwargs["queryset"] = Agreement.objects.of_institutions(user)
-        elif own is not None and db_field.related_model is SigningEvent:
-            kwargs["queryset"] = SigningEvent.objects.filter(
-                agreements__in=Agreement.objects.of_institutions(user)
-            ).distinct()
+        model = Participant if db_field.name == "participant" else db_field.related_model
+        choices = access.admin_choices(request.user, model)
+        if choices is not None:
+            kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-def _visible_programmes(request: HttpRequest) -> QuerySet[Programme]:
-    return Programme.objects.visible_to(request.user)
 
 
 class EnrolmentInline(VisibleParticipantsMixin, admin.TabularInline):
@@ -81,12 +68,8 @@ class EnrolmentInline(VisibleParticipantsMixin, admin.TabularInline):
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
-        return (
-            super()
-            .get_queryset(request)
-            .visible_to(request.user)
-            .select_related("participant", "programme")
-        )
+        visible = access.visible_enrolments(request.user, super().get_queryset(request))
+        return visible.select_related("participant", "programme")
 
 
 class PhaseInline(admin.TabularInline):
@@ -132,18 +115,18 @@ class ProgrammeAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdm
         return (
             super()
             .get_queryset(request)
-            .filter(pk__in=_visible_programmes(request).values("pk"))
+            .filter(pk__in=access.visible_programmes(request.user).values("pk"))
             .annotate(enrolment_count=Count("enrolments"))
             .prefetch_related("partners")
         )
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        if obj is not None and not services.may_manage_programme(request.user, obj):
+        if obj is not None and not access.may_manage_programme(request.user, obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        if obj is not None and not services.may_manage_programme(request.user, obj):
+        if obj is not None and not access.may_manage_programme(request.user, obj):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -190,14 +173,12 @@ class ParticipantAdmin(HistoryAdminMixin, admin.ModelAdmin):
     actions = ["archive", "restore"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Participant]:
-        return super().get_queryset(request).visible_to(request.user)
+        return access.visible_participants(request.user, super().get_queryset(request))
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         if db_field.related_model is Institution and not access.is_superuser(request.user):
             # A participant is registered by the institution holding them.
-            kwargs["queryset"] = Institution.objects.filter(
-                pk__in=access.institution_ids(request.user, access.PERSONAL_DATA_ROLES)
-            )
+            kwargs["queryset"] = access.own_institutions(request.user, access.PERSONAL_DATA_ROLES)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -226,7 +207,11 @@ class ParticipantAdmin(HistoryAdminMixin, admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
     def _set_archived(self, request: HttpRequest, queryset, *, archive: bool) -> None:
-        change = services.participant_archive if archive else services.participant_restore
+        change = (
+            participant_services.participant_archive
+            if archive
+            else participant_services.participant_restore
+        )
         for participant in queryset:
             try:
                 change(participant=participant, user=request.user)
@@ -298,7 +283,7 @@ class EnrolmentAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdm
     inlines = [EnrolmentPhaseInline, EnrolmentEventInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
-        return super().get_queryset(request).visible_to(request.user)
+        return access.visible_enrolments(request.user, super().get_queryset(request))
 
 
 class VisibleThroughEnrolmentAdmin(HistoryAdminMixin, admin.ModelAdmin):
@@ -307,16 +292,16 @@ class VisibleThroughEnrolmentAdmin(HistoryAdminMixin, admin.ModelAdmin):
     enrolment_path = "enrolment"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        visible = Enrolment.objects.visible_to(request.user)
+        visible = access.visible_enrolments(request.user)
         return super().get_queryset(request).filter(**{f"{self.enrolment_path}__in": visible})
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         if db_field.name == "enrolment":
-            kwargs["queryset"] = Enrolment.objects.visible_to(request.user).select_related(
+            kwargs["queryset"] = access.visible_enrolments(request.user).select_related(
                 "participant", "programme"
             )
         if db_field.name == "participant":
-            kwargs["queryset"] = Participant.objects.visible_to(request.user)
+            kwargs["queryset"] = access.visible_participants(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -337,7 +322,7 @@ class ScreeningAdmin(VisibleThroughEnrolmentAdmin):
     raw_id_fields = ["participant", "enrolment", "screened_by"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Screening]:
-        visible = Participant.objects.visible_to(request.user)
+        visible = access.visible_participants(request.user)
         return admin.ModelAdmin.get_queryset(self, request).filter(participant__in=visible)
 
 
@@ -373,7 +358,7 @@ class AttendanceInline(admin.TabularInline):
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Attendance]:
-        visible = Enrolment.objects.visible_to(request.user)
+        visible = access.visible_enrolments(request.user)
         return super().get_queryset(request).filter(enrolment__in=visible)
 
 
@@ -388,11 +373,7 @@ class SessionAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
     inlines = [AttendanceInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
-        return (
-            super()
-            .get_queryset(request)
-            .filter(programme__in=_visible_programmes(request).values("pk"))
-        )
+        return access.visible_sessions(request.user, super().get_queryset(request))
 
 
 @admin.register(AccessLog)
@@ -407,11 +388,7 @@ class AccessLogAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessLog]:
         # As on the staff pages: an institution's administrators read its access log.
-        queryset = super().get_queryset(request)
-        if access.is_superuser(request.user):
-            return queryset
-        ids = access.institution_ids(request.user, {Membership.Role.ADMIN})
-        return queryset.filter(institution_id__in=ids)
+        return access.visible_access_log(request.user, super().get_queryset(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

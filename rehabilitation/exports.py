@@ -28,8 +28,9 @@ from openpyxl.utils import get_column_letter
 
 from institutions.spreadsheets import neutralise
 
+from . import access
 from .assist import Risk, Substance, highest
-from .models import Enrolment, Participant, Screening
+from .models import Participant, Screening
 
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
@@ -52,7 +53,7 @@ def for_export(participants: QuerySet[Participant], user) -> QuerySet[Participan
     """`participants` with what an export shows, in four queries whatever their number: the
     enrolments and screenings `user` may see (a partner of one programme does not learn of
     another programme's enrolment), with the programmes and the scores."""
-    enrolments = Enrolment.objects.visible_to(user)
+    enrolments = access.visible_enrolments(user)
     return participants.select_related("institution").prefetch_related(
         Prefetch(
             "enrolments",

@@ -1,7 +1,8 @@
 """Rehabilitation programmes run under agreements, and the detainees and prisoners enrolled.
 
 Participants and enrolments are specific personal data (health and criminal records, UU PDP
-27/2022). Their querysets are only ever read through `visible_to(user)`.
+27/2022). Who sees which is decided in `rehabilitation.access` (`visible_participants(user)`,
+`visible_enrolments(user)`, …), and every page reads them through it.
 """
 
 from __future__ import annotations
@@ -15,22 +16,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agreement, SigningEvent
-from institutions import access
 from institutions.models import Institution
 
 from .assist import MAX_SCORE, MIN_SCORE, Risk, Substance, risk_band
 
 #: Below this age a participant is a child (UU 35/2014): extra protection of their data.
 ADULT_AGE = 18
-
-
-class ProgrammeQuerySet(models.QuerySet["Programme"]):
-    def visible_to(self, user) -> ProgrammeQuerySet:
-        """Programmes hosted by, or run with, an institution where `user` is staff."""
-        if access.is_superuser(user):
-            return self
-        ids = access.institution_ids(user)
-        return self.filter(Q(host_id__in=ids) | Q(partners__in=ids)).distinct()
 
 
 class Programme(models.Model):
@@ -76,8 +67,6 @@ class Programme(models.Model):
     description = models.TextField(_("description"), blank=True)
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
-    objects = ProgrammeQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("programme")
         verbose_name_plural = _("programmes")
@@ -114,21 +103,6 @@ class Phase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}. {self.name}"
-
-
-class ParticipantQuerySet(models.QuerySet["Participant"]):
-    def visible_to(self, user) -> ParticipantQuerySet:
-        """Participants held at, or enrolled in a programme run with, an institution where
-        `user` may see personal data. Nobody else sees any."""
-        if access.is_superuser(user):
-            return self
-        ids = access.institution_ids(user, access.PERSONAL_DATA_ROLES)
-        if not ids:
-            return self.none()
-        involved = Enrolment.objects.filter(
-            Q(programme__host_id__in=ids) | Q(programme__partners__in=ids)
-        ).values("participant_id")
-        return self.filter(Q(institution_id__in=ids) | Q(pk__in=involved))
 
 
 class Participant(models.Model):
@@ -179,8 +153,6 @@ class Participant(models.Model):
         editable=False,
         help_text=_("Archived records are kept but left out of working lists."),
     )
-
-    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("participant")
@@ -249,23 +221,6 @@ class Transfer(models.Model):
         return f"{self.participant}: {self.from_institution} → {self.to_institution}"
 
 
-class EnrolmentQuerySet(models.QuerySet["Enrolment"]):
-    def visible_to(self, user) -> EnrolmentQuerySet:
-        """Enrolments in a programme hosted by or run with an institution where `user` may see
-        personal data, or of a participant held at one. A partner of one programme does not
-        see the same participant's place in another."""
-        if access.is_superuser(user):
-            return self
-        ids = access.institution_ids(user, access.PERSONAL_DATA_ROLES)
-        if not ids:
-            return self.none()
-        return self.filter(
-            Q(participant__institution_id__in=ids)
-            | Q(programme__host_id__in=ids)
-            | Q(programme__in=Programme.objects.filter(partners__in=ids))
-        )
-
-
 class Enrolment(models.Model):
     """A participant's place in a programme, from screening to outcome."""
 
@@ -311,8 +266,6 @@ class Enrolment(models.Model):
     recovered = models.BooleanField(_("recovered"), null=True, blank=True)
     skilled = models.BooleanField(_("skilled"), null=True, blank=True)
     independent = models.BooleanField(_("independent"), null=True, blank=True)
-
-    objects = EnrolmentQuerySet.as_manager()
 
     #: Statuses in which a participant takes a place in the programme.
     ACTIVE_STATUSES = (Status.ENROLLED, Status.IN_PHASE)

@@ -54,6 +54,8 @@ def build_world() -> World:
     from agreements.services import meetings as meeting_services
     from institutions.models import Membership
     from rehabilitation.services import enrolment as enrolment_services
+    from rehabilitation.services import programmes as programme_services
+    from rehabilitation.services import screening as screening_services
     from rehabilitation.services import sessions as session_services
 
     Role = Membership.Role
@@ -152,7 +154,7 @@ def build_world() -> World:
         due_date=today + days(7),
     )
 
-    programme = enrolment_services.programme_create(
+    programme = programme_services.programme_create(
         user=editor,
         name="Rehabilitasi Sosial Matriks",
         kind="social",
@@ -169,7 +171,7 @@ def build_world() -> World:
 
     def screened(name: str, number: str, score: int = 30):
         person = factories.participant(own, full_name=name, register_number=number)
-        return enrolment_services.enrolment_screen(
+        return screening_services.enrolment_screen(
             user=staff,
             participant=person,
             programme=programme,

@@ -1,7 +1,7 @@
 """Forms of the staff pages for programmes, participants and enrolments.
 
 The forms check what the user typed (ranges, required fields, choices limited to what the user
-may pick); the rules of the domain are the services' (`rehabilitation.services.enrolment`),
+may pick); the rules of the domain are the services' (`rehabilitation.services`),
 whose refusals the views attach to the form with `add_service_error`.
 
 Edit forms carry the `version` of the record they were loaded with (`VersionedForm`), so that
@@ -18,13 +18,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agreement, SigningEvent
-from institutions import access
 from institutions.forms import RecordsChoiceField
 from institutions.models import Institution
 
+from .. import access, selectors
 from ..assist import MAX_SCORE, MIN_SCORE, Substance
 from ..models import Assessment, Enrolment, Participant, Programme
-from ..services import enrolment as services
+from ..services.common import AGREEMENT_IN_FORCE, agreement_problem
+from ..services.participants import HOLDING_KINDS, PARTICIPANT_FIELDS
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -115,10 +116,7 @@ def _today_initial(form: forms.BaseForm) -> None:
 
 
 def _own_institutions(user, roles) -> Institution:
-    found = Institution.objects.order_by("name")
-    if access.is_superuser(user):
-        return found
-    return found.filter(pk__in=access.institution_ids(user, roles))
+    return access.own_institutions(user, roles).order_by("name")
 
 
 # --- programmes ----------------------------------------------------------------------------
@@ -178,7 +176,7 @@ class ProgrammeForm(forms.Form):
         field.queryset = own_agreements
         in_force = (
             own_agreements.with_current_status()
-            .filter(current_status__in=services.AGREEMENT_IN_FORCE)
+            .filter(current_status__in=AGREEMENT_IN_FORCE)
             .order_by("title")
         )
         field.choices = [("", field.empty_label)] + [
@@ -191,7 +189,7 @@ class ProgrammeForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         agreement, host = cleaned.get("agreement"), cleaned.get("host")
-        if agreement is not None and (problem := services.agreement_problem(agreement, host)):
+        if agreement is not None and (problem := agreement_problem(agreement, host)):
             self.add_error("agreement", problem)
         event = cleaned.get("launch_event")
         if agreement is not None and event is not None and agreement.signing_event_id != event.pk:
@@ -331,7 +329,7 @@ class ParticipantForm(VersionedForm):
         if participant is not None:
             kwargs.setdefault(
                 "initial",
-                {name: getattr(participant, name) for name in services.PARTICIPANT_FIELDS},
+                {name: getattr(participant, name) for name in PARTICIPANT_FIELDS},
             )
         super().__init__(
             *args, version=participant.version if participant is not None else None, **kwargs
@@ -341,9 +339,7 @@ class ParticipantForm(VersionedForm):
             del self.fields["institution"]
         else:
             del self.fields["version"]
-            own = _own_institutions(user, access.PERSONAL_DATA_ROLES).filter(
-                kind__in=services.HOLDING_KINDS
-            )
+            own = _own_institutions(user, access.PERSONAL_DATA_ROLES).filter(kind__in=HOLDING_KINDS)
             self.fields["institution"].queryset = own
             if not access.is_superuser(user) and len(own) == 1:
                 self.fields["institution"].initial = own[0]
@@ -374,7 +370,7 @@ class ParticipantForm(VersionedForm):
 
     def participant_fields(self) -> dict:
         """The cleaned values, as the services take them."""
-        return {name: self.cleaned_data[name] for name in services.PARTICIPANT_FIELDS}
+        return {name: self.cleaned_data[name] for name in PARTICIPANT_FIELDS}
 
 
 class TransferForm(VersionedForm):
@@ -399,7 +395,7 @@ class TransferForm(VersionedForm):
         super().__init__(*args, version=participant.version, **kwargs)
         self.participant = participant
         self.fields["to_institution"].queryset = (
-            Institution.objects.filter(kind__in=services.HOLDING_KINDS)
+            Institution.objects.filter(kind__in=HOLDING_KINDS)
             .exclude(pk=participant.institution_id)
             .order_by("name")
         )
@@ -489,7 +485,7 @@ def screenable_programmes(user, participant: Participant):
     the participant's institution, and without a place for them yet."""
     institution = participant.institution_id
     return (
-        Programme.objects.visible_to(user)
+        access.visible_programmes(user)
         .filter(Q(host_id=institution) | Q(partners=institution))
         .exclude(enrolments__participant=participant)
         .select_related("host")
@@ -568,7 +564,7 @@ class EndForm(VersionedForm):
     def __init__(self, *args, enrolment: Enrolment, **kwargs) -> None:
         kwargs.setdefault("version", enrolment.version)
         super().__init__(*args, **kwargs)
-        endings = [s for s in services.ENDINGS if s in services.allowed_moves(enrolment)]
+        endings = [s for s in selectors.ENDINGS if s in selectors.allowed_moves(enrolment)]
         choices = [(status.value, ending_label(enrolment, status)) for status in endings]
         # One possible ending is preselected; among several, the user must choose.
         self.fields["to_status"].choices = choices if len(choices) == 1 else [("", "—"), *choices]
@@ -597,4 +593,4 @@ class EnrolmentFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["programme"].queryset = Programme.objects.visible_to(user).order_by("name")
+        self.fields["programme"].queryset = access.visible_programmes(user).order_by("name")

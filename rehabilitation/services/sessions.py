@@ -2,7 +2,7 @@
 notes by the counsellor or nurse, and follow-up instrument scores (GSES, WHOQOL-BREF).
 
 All of it is personal data of the participants (UU PDP 27/2022). Recording needs a
-programme-staff or administrator role (`access.PERSONAL_DATA_ROLES`) at the programme's host
+programme-staff or administrator role (`rehabilitation.access`) at the programme's host
 or partners (for notes and scores, also at the institution holding the participant); the views
 check it first and answer 404, the functions here check again. Every change is written to the
 history (`institutions.history`: who, when, values before and after) and to the access log.
@@ -26,10 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from institutions import access, history
+from institutions import history
 from institutions.models import History
 
-from .. import assist
+from .. import access, assist
 from ..models import (
     AccessLog,
     Attendance,
@@ -41,8 +41,8 @@ from ..models import (
     Screening,
     Session,
 )
+from ..selectors import entries_of, history_where, ids_as_keys
 from .audit import record_access, record_bulk_access
-from .enrolment import entries_of, history_where, ids_as_keys
 
 #: Rates are rounded to this many places (0.6667 for two sessions attended out of three).
 RATE_PLACES = Decimal("0.0001")
@@ -59,22 +59,14 @@ INSTRUMENT_NAMES = {
 # Who may record -----------------------------------------------------------------------------
 
 
-def may_record(user, programme: Programme) -> bool:
-    """Whether `user` may run the sessions of `programme` and see their attendance: programme
-    staff or an administrator of its host or of a partner (superusers always)."""
-    return access.is_superuser(user) or bool(
-        programme.institution_ids & access.institution_ids(user, access.PERSONAL_DATA_ROLES)
-    )
-
-
 def _ensure_may_record(user, programme: Programme) -> None:
-    if not may_record(user, programme):
+    if not access.may_record_sessions(user, programme):
         raise PermissionDenied(_("Only the programme's staff may record its sessions."))
 
 
 def _ensure_may_write_enrolment(user, enrolment: Enrolment) -> None:
     # The same rule as every read of an enrolment: one place decides.
-    if not Enrolment.objects.visible_to(user).filter(pk=enrolment.pk).exists():
+    if not access.visible_enrolments(user).filter(pk=enrolment.pk).exists():
         raise PermissionDenied(_("Only the programme's staff may write in this record."))
 
 
@@ -100,7 +92,7 @@ def sheet_enrolments(
 ) -> QuerySet[Enrolment]:
     """The rows of a session's attendance sheet: the programme's enrolments active on the
     session's date, and any already marked for it (so a record never disappears from the
-    sheet). Pass `Enrolment.objects.visible_to(user)` as `queryset` in views."""
+    sheet). Pass `access.visible_enrolments(user)` as `queryset` in views."""
     queryset = Enrolment.objects.all() if queryset is None else queryset
     recorded = Attendance.objects.filter(session=session).values("enrolment_id")
     return queryset.filter(programme_id=session.programme_id).filter(

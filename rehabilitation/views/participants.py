@@ -2,7 +2,7 @@
 corrections, transfers, archiving and restoring.
 
 Participants are specific personal data (UU PDP 27/2022): every lookup goes through
-`visible_to(user)`, so an outsider gets 404 and never learns that a record exists, and every
+`rehabilitation.access`, so an outsider gets 404 and never learns that a record exists, and every
 page that shows a participant writes the access log. A participant is never deleted here: the
 record is archived instead (left out of the lists unless asked for), and restored the same way.
 """
@@ -14,17 +14,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from institutions import access
-from institutions.models import Membership
+from institutions.access import staff_required
 
-from .. import assist
+from .. import access, assist, selectors
 from ..forms.enrolment import (
     ArchiveForm,
     ParticipantForm,
@@ -42,28 +41,11 @@ from ..models import (
     Participant,
     Screening,
 )
-from ..services import enrolment as services
+from ..services import participants as services
 from ..services.audit import record_access, record_bulk_access
+from ..services.enrolment import described_history
 
 PAGE_SIZE = 50
-
-
-def may_see_personal_data(user) -> bool:
-    """Whether `user` may see any participant at all (programme staff, administrators)."""
-    return access.is_superuser(user) or bool(
-        access.institution_ids(user, access.PERSONAL_DATA_ROLES)
-    )
-
-
-def get_participant_for_user(user, pk: int, *, write: bool = False) -> Participant:
-    """The participant `pk` as `user` may see them: 404 for everyone else; with `write`,
-    403 for those who see but may not change (none today: the same people do both)."""
-    participant = get_object_or_404(
-        Participant.objects.visible_to(user).select_related("institution"), pk=pk
-    )
-    if write and not services.may_write_participant(user, participant):
-        raise PermissionDenied(_("You may not change this participant's record."))
-    return participant
 
 
 def _warn_if_minor(request: HttpRequest, participant: Participant) -> None:
@@ -79,20 +61,20 @@ def _warn_if_minor(request: HttpRequest, participant: Participant) -> None:
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def participant_list(request: HttpRequest) -> HttpResponse:
     """The participants the user may see, searchable by register number or name."""
     user = request.user
-    if not may_see_personal_data(user):
+    if not access.may_see_personal_data(user):
         raise Http404(_("No such page."))
     form = ParticipantSearchForm(request.GET or None)
     participants = (
-        Participant.objects.visible_to(user)
+        access.visible_participants(user)
         .select_related("institution")
         .prefetch_related(
             Prefetch(
                 "enrolments",
-                queryset=Enrolment.objects.visible_to(user)
+                queryset=access.visible_enrolments(user)
                 .select_related("programme")
                 .order_by("-start_date"),
                 to_attr="visible_enrolments",
@@ -123,19 +105,17 @@ def participant_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "participants": rows,
             "today": timezone.localdate(),
-            "may_create": access.is_superuser(user)
-            or bool(access.institution_ids(user, access.PERSONAL_DATA_ROLES)),
-            "may_export_identified": access.is_superuser(user)
-            or bool(access.institution_ids(user, {Membership.Role.ADMIN})),
+            "may_create": access.may_see_personal_data(user),
+            "may_export_identified": access.may_export_identified(user),
         },
     )
 
 
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def participant_create(request: HttpRequest) -> HttpResponse:
     """Register a detainee or prisoner at one of the user's institutions."""
-    if not may_see_personal_data(request.user):
+    if not access.may_see_personal_data(request.user):
         raise PermissionDenied(_("Only programme staff and administrators register participants."))
     form = ParticipantForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -156,15 +136,15 @@ def participant_create(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One participant's record, for the programme staff of the institutions involved: only
     the enrolments (and their screenings) the user may see."""
     user = request.user
-    participant = get_participant_for_user(user, pk)
+    participant, may_write = access.get_participant_for_user(user, pk)
     record_access(user=user, participant=participant, action=AccessLog.Action.VIEW)
     enrolments = list(
-        Enrolment.objects.visible_to(user)
+        access.visible_enrolments(user)
         .filter(participant=participant)
         .select_related("programme__host", "current_phase")
         .prefetch_related(
@@ -186,7 +166,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     screenings = list(
         Screening.objects.filter(participant=participant)
-        .filter(services.visible_screenings_filter(user, participant, [e.pk for e in enrolments]))
+        .filter(access.visible_screenings_filter(user, participant, [e.pk for e in enrolments]))
         .select_related("enrolment__programme", "screened_by")
         .prefetch_related("scores")
         .order_by("-date", "-pk")
@@ -196,7 +176,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
         screening.highest = assist.highest(bands)
         screening.eligible = assist.is_eligible(bands)
     today = timezone.localdate()
-    may_archive = services.may_archive_participant(user, participant)
+    may_archive = access.may_archive_participant(user, participant)
     return render(
         request,
         "rehabilitation/participant_detail.html",
@@ -210,23 +190,23 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "transfers": participant.transfers.select_related(
                 "from_institution", "to_institution", "recorded_by"
             ).order_by("date", "pk"),
-            "may_write": services.may_write_participant(user, participant),
-            "may_transfer": services.may_transfer_participant(user, participant),
+            "may_write": may_write,
+            "may_transfer": access.may_transfer_participant(user, participant),
             "may_screen": participant.archived_at is None
             and screenable_programmes(user, participant).exists(),
             "may_archive": may_archive,
             "archive_form": ArchiveForm(version=participant.version) if may_archive else None,
-            "history": services.described_history(services.participant_history(participant)),
+            "history": described_history(selectors.participant_history(participant)),
         },
     )
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def participant_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Correct a participant's record."""
-    participant = get_participant_for_user(request.user, pk, write=True)
+    participant, _may_write = access.get_participant_for_user(request.user, pk)
     form = ParticipantForm(request.POST or None, participant=participant)
     if request.method == "POST" and form.is_valid():
         try:
@@ -253,11 +233,11 @@ def participant_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     """Move a participant to another institution (the history stays)."""
-    participant = get_participant_for_user(request.user, pk)
-    if not services.may_transfer_participant(request.user, participant):
+    participant, _may_write = access.get_participant_for_user(request.user, pk)
+    if not access.may_transfer_participant(request.user, participant):
         raise PermissionDenied(_("Only the institution holding a participant transfers them."))
     form = TransferForm(request.POST or None, participant=participant)
     if request.method == "POST" and form.is_valid():
@@ -280,7 +260,7 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
                 request,
                 _("Transferred to %(institution)s.") % {"institution": data["to_institution"]},
             )
-            if Participant.objects.visible_to(request.user).filter(pk=participant.pk).exists():
+            if access.visible_participants(request.user).filter(pk=participant.pk).exists():
                 return redirect("rehabilitation:participant", participant.pk)
             return redirect("rehabilitation:participants")
     record_access(
@@ -290,7 +270,7 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
         detail="transfer",
     )
     open_enrolments = (
-        Enrolment.objects.visible_to(request.user)
+        access.visible_enrolments(request.user)
         .filter(participant=participant)
         .exclude(status__in=Enrolment.FINAL_STATUSES)
         .select_related("programme")
@@ -303,8 +283,8 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _set_archived(request: HttpRequest, pk: int, *, archive: bool) -> HttpResponse:
-    participant = get_participant_for_user(request.user, pk)
-    if not services.may_archive_participant(request.user, participant):
+    participant, _may_write = access.get_participant_for_user(request.user, pk)
+    if not access.may_archive_participant(request.user, participant):
         raise PermissionDenied(
             _(
                 "Only programme staff and administrators of the institution holding a participant "
@@ -335,14 +315,14 @@ def _set_archived(request: HttpRequest, pk: int, *, archive: bool) -> HttpRespon
 
 
 @require_POST
-@access.staff_required
+@staff_required
 def participant_archive(request: HttpRequest, pk: int) -> HttpResponse:
     """Archive a participant's record (instead of deleting it): kept, out of the lists."""
     return _set_archived(request, pk, archive=True)
 
 
 @require_POST
-@access.staff_required
+@staff_required
 def participant_restore(request: HttpRequest, pk: int) -> HttpResponse:
     """Bring an archived participant's record back into the lists."""
     return _set_archived(request, pk, archive=False)

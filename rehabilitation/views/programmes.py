@@ -1,5 +1,6 @@
 """Staff pages of rehabilitation programmes: the list, creation, the programme page and the
-editing of its phases. Changes go through `rehabilitation.services.enrolment`.
+editing of its phases. Changes go through `rehabilitation.services.programmes`; who sees
+and changes what is `rehabilitation.access`.
 
 Programmes are seen by the staff of the host and partner institutions (others get 404);
 participants' names on the programme page only by those with personal-data rights. The
@@ -12,16 +13,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from institutions import access
+from institutions.access import staff_required
+from institutions.models import Institution
 
+from .. import access, selectors
 from ..forms.enrolment import (
     PhaseFormSet,
     ProgrammeEditForm,
@@ -31,34 +34,26 @@ from ..forms.enrolment import (
     carry_current_version,
 )
 from ..models import AccessLog, Enrolment, Programme
-from ..services import enrolment as services
+from ..services import programmes as services
 from ..services.audit import record_bulk_access
+from ..services.common import AGREEMENT_IN_FORCE
+from ..services.enrolment import described_history
 
 Status = Enrolment.Status
 
 
-def get_programme_for_user(user, pk: int, *, manage: bool = False, queryset=None) -> Programme:
-    """The programme `pk` as `user` may see it: 404 unless staff of the host or a partner;
-    with `manage`, 403 unless an editor or administrator of the host."""
-    queryset = Programme.objects.all() if queryset is None else queryset
-    programme = get_object_or_404(queryset.visible_to(user), pk=pk)
-    if manage and not services.may_manage_programme(user, programme):
-        raise PermissionDenied(_("Only editors and administrators of the host may change this."))
-    return programme
-
-
 @require_GET
-@access.staff_required
+@staff_required
 def programme_list(request: HttpRequest) -> HttpResponse:
     """The programmes of the user's institutions, with their places taken."""
     programmes = (
-        Programme.objects.visible_to(request.user)
+        access.visible_programmes(request.user)
         .select_related("host", "agreement")
         .annotate(
             active=Count(
                 "enrolments",
                 filter=Q(enrolments__status__in=Enrolment.ACTIVE_STATUSES),
-                distinct=True,  # the partners join of `visible_to` repeats rows
+                distinct=True,  # the partners join of `visible_programmes` repeats rows
             )
         )
         .order_by("-launch_date", "name")
@@ -68,19 +63,16 @@ def programme_list(request: HttpRequest) -> HttpResponse:
         "rehabilitation/programme_list.html",
         {
             "programmes": programmes,
-            "may_create": access.is_superuser(request.user)
-            or bool(access.institution_ids(request.user, access.EDIT_ROLES)),
+            "may_create": access.may_create_programmes(request.user),
         },
     )
 
 
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def programme_create(request: HttpRequest) -> HttpResponse:
     """A new programme under a signed agreement, with its phases (standard TC by default)."""
-    if not (
-        access.is_superuser(request.user) or access.institution_ids(request.user, access.EDIT_ROLES)
-    ):
+    if not access.may_create_programmes(request.user):
         raise PermissionDenied(_("Only editors and administrators create programmes."))
     form = ProgrammeForm(request.POST or None, user=request.user)
     # The standard phases fill the blank form; once posted, the rows are what was sent.
@@ -115,19 +107,20 @@ def programme_create(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A programme: facts, phases, places, enrolments by status (names for those who may see
     participants), links."""
     user = request.user
-    programme = get_programme_for_user(
-        user, pk, queryset=Programme.objects.select_related("host", "agreement", "launch_event")
+    programme, may_manage = access.get_programme_for_user(
+        user,
+        pk,
+        queryset=Programme.objects.select_related(
+            "host", "agreement", "launch_event"
+        ).prefetch_related(Prefetch("partners", queryset=Institution.objects.order_by("name"))),
     )
-    partners = list(programme.partners.order_by("name"))
-    institution_ids = {programme.host_id, *(partner.pk for partner in partners)}
-    may_see_participants = access.is_superuser(user) or bool(
-        access.institution_ids(user, access.PERSONAL_DATA_ROLES) & institution_ids
-    )
+    partners = list(programme.partners.all())
+    may_see_participants = access.may_see_personal_data(user, programme)
     counts = dict(
         Enrolment.objects.filter(programme=programme)
         .order_by()
@@ -138,7 +131,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
     enrolments = []
     if may_see_participants:
         enrolments = list(
-            Enrolment.objects.visible_to(user)
+            access.visible_enrolments(user)
             .filter(programme=programme)
             .select_related("participant__institution", "current_phase")
             .order_by("participant__register_number")
@@ -169,25 +162,24 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "phases": phases,
             "total_weeks": sum(phase.planned_weeks for phase in phases),
             "agreement_status": programme.agreement.current_status(),
-            "takes_participants": programme.agreement.current_status()
-            in services.AGREEMENT_IN_FORCE,
+            "takes_participants": programme.agreement.current_status() in AGREEMENT_IN_FORCE,
             "active": active,
             "free": None if programme.capacity is None else max(programme.capacity - active, 0),
             "by_status": by_status,
             "total": sum(counts.values()),
             "enrolments": enrolments,
             "may_see_participants": may_see_participants,
-            "may_manage": services.may_manage_programme(user, programme),
-            "history": services.described_history(services.programme_history(programme)),
+            "may_manage": may_manage,
+            "history": described_history(selectors.programme_history(programme)),
         },
     )
 
 
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def programme_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change the name, partners, capacity and description of a programme."""
-    programme = get_programme_for_user(request.user, pk, manage=True)
+    programme, _may_manage = access.get_programme_for_user(request.user, pk, manage=True)
     form = ProgrammeEditForm(request.POST or None, programme=programme)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -212,10 +204,10 @@ def programme_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def programme_phases(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the phases of a programme: names, planned lengths and order."""
-    programme = get_programme_for_user(request.user, pk, manage=True)
+    programme, _may_manage = access.get_programme_for_user(request.user, pk, manage=True)
     initial = [
         {"id": phase.pk, "name": phase.name, "planned_weeks": phase.planned_weeks, "ORDER": n}
         for n, phase in enumerate(programme.phases.order_by("order"), start=1)

@@ -29,17 +29,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from agreements.models import Agreement
-from institutions import access
-from institutions.models import Institution, Membership
+from institutions.access import staff_required
+from institutions.models import Institution
 
-from .. import charts, exports, reports
-from ..models import AccessLog, Participant, Programme
+from .. import access, charts, exports, reports
+from ..models import AccessLog, Programme
 from ..services.audit import record_bulk_access
 
 ACCESS_LOG_PAGE_SIZE = 50
 XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
-#: Administrators of an institution: they read its access log and may export identified data.
-ADMIN_ROLES = frozenset({Membership.Role.ADMIN})
 
 
 # --- Forms ---------------------------------------------------------------------------------
@@ -180,12 +178,12 @@ def _xlsx_response(content: bytes, name: str, period: reports.Period) -> HttpRes
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
     """A programme's figures for a period, as a page with charts or as Excel (?format=xlsx),
     for any staff of its host or partner institutions."""
-    programme = get_object_or_404(
-        Programme.objects.visible_to(request.user).select_related("host", "agreement"), pk=pk
+    programme, _may_manage = access.get_programme_for_user(
+        request.user, pk, queryset=Programme.objects.select_related("host", "agreement")
     )
     fmt = _report_format(request)
     form = PeriodForm(request.GET)
@@ -209,11 +207,11 @@ def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The figures of the programmes an institution hosts or is a partner of, together and
     per programme, for any staff of that institution."""
-    if not access.has_role(request.user, pk):
+    if not access.may_see_institution_report(request.user, pk):
         raise Http404(_("No such institution."))
     institution = get_object_or_404(Institution, pk=pk)
     fmt = _report_format(request)
@@ -262,7 +260,7 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The participants the user may see, as CSV or Excel, pseudonymised unless
     `?identified=1` is asked by an administrator (only their own institutions' participants
@@ -271,18 +269,16 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404(_("No such export format."))
     user = request.user
     identified = request.GET.get("identified") == "1"
-    participants = Participant.objects.visible_to(user)
+    participants = access.visible_participants(user)
     if identified:
-        if not access.is_superuser(user):
-            own = access.institution_ids(user, ADMIN_ROLES)
-            if not own:
-                raise PermissionDenied(
-                    _("Only an institution's administrators may export names and numbers.")
-                )
+        if not access.may_export_identified(user):
+            raise PermissionDenied(
+                _("Only an institution's administrators may export names and numbers.")
+            )
+        own = access.identified_export_institution_ids(user)
+        if own is not None:
             participants = participants.filter(institution_id__in=own)
-    elif not access.is_superuser(user) and not access.institution_ids(
-        user, access.PERSONAL_DATA_ROLES
-    ):
+    elif not access.may_see_personal_data(user):
         raise PermissionDenied(_("Your role does not give access to participants' data."))
     exported = list(exports.for_export(participants, user))
     content = exports.render(fmt, exported, identified=identified)
@@ -303,15 +299,15 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def access_log(request: HttpRequest, pk: int) -> HttpResponse:
     """Who viewed, changed or exported which of the institution's participants, and when:
     for the institution's administrators only (404 for everyone else)."""
-    if not access.has_role(request.user, pk, ADMIN_ROLES):
+    if not access.may_read_access_log(request.user, pk):
         raise Http404(_("No such institution."))
     institution = get_object_or_404(Institution, pk=pk)
     form = AccessLogFilterForm(request.GET or None, institution=institution)
-    entries = AccessLog.objects.filter(institution=institution)
+    entries = access.visible_access_log(request.user).filter(institution=institution)
     if form.is_bound:
         form.is_valid()
         # Each valid filter applies; a wrong one is shown as an error and ignored.

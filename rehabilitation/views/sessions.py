@@ -11,64 +11,34 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from institutions import access
+from institutions.access import staff_required
 
+from .. import access
 from ..forms.sessions import (
     AttendanceSheetForm,
     InstrumentScoreForm,
     ProgressNoteForm,
     SessionForm,
 )
-from ..models import AccessLog, Enrolment, Programme, Session
+from ..models import AccessLog, Enrolment, Session
 from ..services import sessions as services
 from ..services.audit import record_access, record_bulk_access
 from ..services.enrolment import described_history
 
 
-def _programme_for_recording(user, pk: int) -> Programme:
-    """The programme `pk` if `user` may run its sessions; 404 otherwise, as if it did not
-    exist (a viewer or editor may see the programme, not its participants' attendance)."""
-    programme = get_object_or_404(Programme.objects.visible_to(user).select_related("host"), pk=pk)
-    if not services.may_record(user, programme):
-        raise Http404(_("No such programme."))
-    return programme
-
-
-def _session_for_recording(user, pk: int) -> Session:
-    session = get_object_or_404(
-        Session.objects.select_related("programme__host", "phase").filter(
-            programme__in=Programme.objects.visible_to(user)
-        ),
-        pk=pk,
-    )
-    if not services.may_record(user, session.programme):
-        raise Http404(_("No such session."))
-    return session
-
-
-def _enrolment_for_writing(user, pk: int) -> Enrolment:
-    # Only personal-data roles see an enrolment at all, and each of them may write in it.
-    return get_object_or_404(
-        Enrolment.objects.visible_to(user).select_related(
-            "participant__institution", "programme__host"
-        ),
-        pk=pk,
-    )
-
-
 @never_cache
 @require_GET
-@access.staff_required
+@staff_required
 def session_list(request: HttpRequest, pk: int) -> HttpResponse:
     """The sessions of a programme, newest first, with their attendance counts."""
-    programme = _programme_for_recording(request.user, pk)
+    programme = access.get_programme_for_recording(request.user, pk)
     counted = services.with_attendance_counts(
         Session.objects.filter(programme=programme).select_related("phase")
     )
@@ -90,10 +60,10 @@ def session_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def session_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Plan or record a session of the programme."""
-    programme = _programme_for_recording(request.user, pk)
+    programme = access.get_programme_for_recording(request.user, pk)
     form = SessionForm(request.POST or None, programme=programme)
     if request.method == "POST" and form.is_valid():
         try:
@@ -117,12 +87,12 @@ def session_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A session and its attendance sheet, saved in one POST."""
-    session = _session_for_recording(request.user, pk)
+    session = access.get_session_for_recording(request.user, pk)
     enrolments = list(
-        services.sheet_enrolments(session, Enrolment.objects.visible_to(request.user))
+        services.sheet_enrolments(session, access.visible_enrolments(request.user))
         .select_related("participant__institution", "current_phase")
         .order_by("participant__register_number", "pk")
     )
@@ -169,10 +139,10 @@ def _render_entry(request: HttpRequest, enrolment: Enrolment, template: str, for
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def note_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Write a dated progress note on an enrolment, as the logged-in counsellor or nurse."""
-    enrolment = _enrolment_for_writing(request.user, pk)
+    enrolment = access.get_enrolment_for_recording(request.user, pk)
     form = ProgressNoteForm(request.POST or None, enrolment=enrolment)
     if request.method == "POST" and form.is_valid():
         try:
@@ -192,10 +162,10 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@access.staff_required
+@staff_required
 def score_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a GSES or WHOQOL-BREF score on an enrolment."""
-    enrolment = _enrolment_for_writing(request.user, pk)
+    enrolment = access.get_enrolment_for_recording(request.user, pk)
     form = InstrumentScoreForm(request.POST or None, enrolment=enrolment)
     if request.method == "POST" and form.is_valid():
         try:

@@ -14,7 +14,9 @@ from django.utils import translation
 from institutions import history
 from institutions.models import History
 from rehabilitation.models import Enrolment, Participant, Programme
-from rehabilitation.services import enrolment as services
+from rehabilitation.services import enrolment as enrolment_services
+from rehabilitation.services import participants as participant_services
+from rehabilitation.services import programmes as programme_services
 from tests import factories
 from tests.rehabilitation.test_enrolment_services import (
     TODAY,
@@ -134,14 +136,14 @@ def test_a_programme_edit_refuses_a_stale_phase_change_and_the_reverse(world):
     # The phases are part of the programme: changing them moves the programme's version.
     programme = world["programme"]
     orientation = programme.phases.get(order=1)
-    services.phases_replace(
+    programme_services.phases_replace(
         programme=programme,
         user=world["editor"],
         phases=[{"id": orientation.pk, "name": orientation.name, "planned_weeks": 3}],
         version=1,
     )
     with pytest.raises(ValidationError) as refused:
-        services.programme_update(
+        programme_services.programme_update(
             programme=programme,
             user=world["second_editor"],
             name="Nama Lain",
@@ -196,7 +198,9 @@ def test_a_transfer_made_on_a_stale_record_is_refused(world):
     url = reverse("rehabilitation:participant_transfer", args=[participant.pk])
     client = browser(world, "staff")
     version = loaded_version(client.get(url))
-    services.participant_update(participant=participant, user=world["second_staff"], sex="m")
+    participant_services.participant_update(
+        participant=participant, user=world["second_staff"], sex="m"
+    )
     lapas = factories.institution(kind="lapas")
     refused = client.post(
         url,
@@ -216,7 +220,7 @@ def test_a_transfer_made_on_a_stale_record_is_refused(world):
 
 def test_archiving_a_stale_record_is_refused(world):
     participant = world["held"]
-    services.participant_update(participant=participant, user=world["staff"], sex="f")
+    participant_services.participant_update(participant=participant, user=world["staff"], sex="f")
     client = browser(world, "second_staff")
     response = client.post(
         reverse("rehabilitation:participant_archive", args=[participant.pk]),
@@ -264,7 +268,7 @@ def test_the_move_forms_on_the_enrolment_page_carry_the_version(world):
 def test_every_move_service_refuses_a_stale_version(world, move):
     enrolment = screened(world, world["held"])
     if move in ("enrol", "end"):
-        enrolment = services.enrolment_assess(
+        enrolment = enrolment_services.enrolment_assess(
             user=world["staff"],
             enrolment=enrolment,
             date=day(1),
@@ -281,7 +285,7 @@ def test_every_move_service_refuses_a_stale_version(world, move):
     history.bump_version(refreshed(enrolment))
     enrolment = refreshed(enrolment)
     calls = {
-        "assess": lambda: services.enrolment_assess(
+        "assess": lambda: enrolment_services.enrolment_assess(
             user=world["staff"],
             enrolment=enrolment,
             date=day(1),
@@ -289,13 +293,13 @@ def test_every_move_service_refuses_a_stale_version(world, move):
             recommendation="social",
             version=stale,
         ),
-        "enrol": lambda: services.enrolment_enrol(
+        "enrol": lambda: enrolment_services.enrolment_enrol(
             user=world["staff"], enrolment=enrolment, date=day(2), version=stale
         ),
-        "next_phase": lambda: services.enrolment_next_phase(
+        "next_phase": lambda: enrolment_services.enrolment_next_phase(
             user=world["staff"], enrolment=enrolment, date=day(3), version=stale
         ),
-        "complete": lambda: services.enrolment_complete(
+        "complete": lambda: enrolment_services.enrolment_complete(
             user=world["staff"],
             enrolment=enrolment,
             date=day(10),
@@ -304,7 +308,7 @@ def test_every_move_service_refuses_a_stale_version(world, move):
             independent=True,
             version=stale,
         ),
-        "end": lambda: services.enrolment_move(
+        "end": lambda: enrolment_services.enrolment_move(
             user=world["staff"],
             enrolment=enrolment,
             to_status=Status.REFERRED,
@@ -323,7 +327,7 @@ def test_every_move_service_refuses_a_stale_version(world, move):
 def test_the_current_version_is_taken_and_raises_it(world):
     enrolment = screened(world, world["held"])
     assert enrolment.version == 1
-    services.enrolment_assess(
+    enrolment_services.enrolment_assess(
         user=world["staff"],
         enrolment=enrolment,
         date=day(1),
@@ -339,9 +343,11 @@ def test_the_current_version_is_taken_and_raises_it(world):
 
 def test_the_refusal_names_who_changed_what(world):
     participant = world["held"]
-    services.participant_update(participant=participant, user=world["staff"], full_name="Baru")
+    participant_services.participant_update(
+        participant=participant, user=world["staff"], full_name="Baru"
+    )
     with translation.override("en"), pytest.raises(ValidationError) as refused:
-        services.participant_update(
+        participant_services.participant_update(
             participant=participant, user=world["second_staff"], sex="m", version=1
         )
     message = refused.value.messages[0]
@@ -364,7 +370,7 @@ def test_a_damaged_version_is_a_form_error_and_saves_nothing(world, version):
 def test_a_form_sent_without_a_version_is_not_checked(world):
     # Older pages and scripts send no version: the edit is taken as before.
     participant = world["held"]
-    services.participant_update(participant=participant, user=world["staff"], sex="m")
+    participant_services.participant_update(participant=participant, user=world["staff"], sex="m")
     data = _participant_data(participant, "", full_name="Tanpa Versi", sex="m")
     response = browser(world, "second_staff").post(
         reverse("rehabilitation:participant_edit", args=[participant.pk]), data

@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from agreements.models import Agreement, SigningEvent
 from institutions import access
 from institutions.models import Membership
+from rehabilitation import selectors
 from rehabilitation.assist import Risk, Substance
 from rehabilitation.models import (
     AccessLog,
@@ -25,7 +26,10 @@ from rehabilitation.models import (
     ScreeningScore,
     Transfer,
 )
-from rehabilitation.services import enrolment as services
+from rehabilitation.services import enrolment as enrolment_services
+from rehabilitation.services import participants as participant_services
+from rehabilitation.services import programmes as programme_services
+from rehabilitation.services import screening as screening_services
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +56,7 @@ def make_world() -> dict:
     agreement = factories.agreement(partner, host, status=Agreement.Status.SIGNED)
     editor = factories.user("editor", institution=host)
     staff = factories.user("staff", institution=host, roles=(Role.PROGRAMME,))
-    programme = services.programme_create(
+    programme = programme_services.programme_create(
         user=editor,
         name="Program Rehabilitasi Sosial",
         kind=Programme.Kind.SOCIAL,
@@ -90,13 +94,13 @@ def new_participant(world, **fields) -> Participant:
     fields.setdefault("register_number", f"B.I-{Participant.objects.count() + 1:04d}/2025")
     fields.setdefault("full_name", "Peserta Uji")
     fields.setdefault("status", Participant.Status.PRISONER)
-    return services.participant_create(
+    return participant_services.participant_create(
         user=world["staff"], institution=fields.pop("institution", world["host"]), **fields
     )
 
 
 def screened(world, participant=None, *, programme=None, scores=None, on=0) -> Enrolment:
-    return services.enrolment_screen(
+    return screening_services.enrolment_screen(
         user=world["staff"],
         participant=participant or new_participant(world),
         programme=programme or world["programme"],
@@ -108,7 +112,7 @@ def screened(world, participant=None, *, programme=None, scores=None, on=0) -> E
 def assessed(world, enrolment=None, *, recommendation=Assessment.Recommendation.SOCIAL):
     enrolment = refreshed(enrolment) if enrolment else screened(world)
     if enrolment.status == Status.SCREENED:
-        services.enrolment_assess(
+        enrolment_services.enrolment_assess(
             user=world["staff"],
             enrolment=enrolment,
             date=day(1),
@@ -121,7 +125,7 @@ def assessed(world, enrolment=None, *, recommendation=Assessment.Recommendation.
 def enrolled(world, enrolment=None, **kwargs) -> Enrolment:
     enrolment = assessed(world, enrolment, **kwargs)
     if enrolment.status == Status.ASSESSED:
-        services.enrolment_enrol(user=world["staff"], enrolment=enrolment, date=day(2))
+        enrolment_services.enrolment_enrol(user=world["staff"], enrolment=enrolment, date=day(2))
     return refreshed(enrolment)
 
 
@@ -130,14 +134,16 @@ def in_phase(world, enrolment=None, *, phases: int = 1) -> Enrolment:
     enrolment = enrolled(world, enrolment)
     while enrolment.current_phase is None or enrolment.current_phase.order < phases:
         order = enrolment.current_phase.order + 1 if enrolment.current_phase else 1
-        services.enrolment_next_phase(user=world["staff"], enrolment=enrolment, date=day(2 + order))
+        enrolment_services.enrolment_next_phase(
+            user=world["staff"], enrolment=enrolment, date=day(2 + order)
+        )
         enrolment = refreshed(enrolment)
     return enrolment
 
 
 def completed(world, enrolment=None, **outcome) -> Enrolment:
     enrolment = in_phase(world, enrolment, phases=3)
-    services.enrolment_complete(
+    enrolment_services.enrolment_complete(
         user=world["staff"],
         enrolment=enrolment,
         date=day(10),
@@ -150,7 +156,7 @@ def completed(world, enrolment=None, **outcome) -> Enrolment:
 
 def ended(world, status, enrolment=None) -> Enrolment:
     enrolment = enrolment or enrolled(world)
-    services.enrolment_end(
+    enrolment_services.enrolment_end(
         user=world["staff"], enrolment=enrolment, to_status=status, date=day(8), reason="Alasan"
     )
     return refreshed(enrolment)
@@ -209,14 +215,14 @@ SPECIAL_REFUSALS = {
 
 def attempt(world, enrolment: Enrolment, target: str, date: datetime.date):
     if target == Status.ASSESSED:
-        return services.enrolment_assess(
+        return enrolment_services.enrolment_assess(
             user=world["staff"],
             enrolment=enrolment,
             date=date,
             team="Tim Asesmen Terpadu",
             recommendation=Assessment.Recommendation.MEDICAL,
         )
-    return services.enrolment_move(
+    return enrolment_services.enrolment_move(
         user=world["staff"],
         enrolment=enrolment,
         to_status=target,
@@ -253,8 +259,8 @@ def test_every_move_between_every_pair_of_statuses(world, state, target):
 def test_the_table_of_the_services_is_the_table_of_the_tests():
     for state, targets in ALLOWED.items():
         status = Status.IN_PHASE if state.startswith("in_phase") else state
-        assert set(services.MOVES[status]) >= targets
-    assert set(services.MOVES) == {
+        assert set(selectors.MOVES[status]) >= targets
+    assert set(selectors.MOVES) == {
         Status.SCREENED,
         Status.ASSESSED,
         Status.ENROLLED,
@@ -267,7 +273,7 @@ def test_the_table_of_the_services_is_the_table_of_the_tests():
 
 def test_screening_creates_the_enrolment_with_its_scores_and_bands(world):
     participant = new_participant(world)
-    enrolment = services.enrolment_screen(
+    enrolment = screening_services.enrolment_screen(
         user=world["staff"],
         participant=participant,
         programme=world["programme"],
@@ -288,7 +294,7 @@ def test_screening_creates_the_enrolment_with_its_scores_and_bands(world):
     }
     event = enrolment.events.get()
     assert (event.from_status, event.to_status, event.date) == ("", Status.SCREENED, day(0))
-    eligibility = services.enrolment_eligibility(enrolment)
+    eligibility = selectors.enrolment_eligibility(enrolment)
     assert eligibility.eligible and eligibility.highest == Risk.HIGH
 
 
@@ -313,7 +319,7 @@ def test_screening_refuses_bad_scores_and_saves_nothing(world, scores, code):
 
 def test_low_risk_everywhere_is_education_only(world):
     enrolment = screened(world, scores=LOW)
-    eligibility = services.enrolment_eligibility(enrolment)
+    eligibility = selectors.enrolment_eligibility(enrolment)
     assert not eligibility.eligible and eligibility.highest == Risk.LOW
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         assessed(world, enrolment)
@@ -343,13 +349,13 @@ def test_screening_for_a_programme_that_does_not_run_at_the_participants_institu
 
 def test_a_later_screening_is_kept_without_a_move(world):
     enrolment = in_phase(world)
-    screening = services.screening_record(
+    screening = screening_services.screening_record(
         user=world["staff"], enrolment=enrolment, date=day(9), scores={"stimulants": 3}
     )
     assert refreshed(enrolment).status == Status.IN_PHASE
     assert screening.scores.get().risk == Risk.LOW
     with pytest.raises(ValidationError):
-        services.screening_record(
+        screening_services.screening_record(
             user=world["staff"], enrolment=enrolment, date=day(-1), scores={"alcohol": 1}
         )
 
@@ -369,7 +375,7 @@ def test_assessment_records_the_team_and_the_recommendation(world):
 def test_no_rehabilitation_recommended_cannot_be_enrolled_but_can_be_referred(world):
     enrolment = assessed(world, recommendation=Assessment.Recommendation.NONE)
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_enrol(user=world["staff"], enrolment=enrolment, date=day(2))
+        enrolment_services.enrolment_enrol(user=world["staff"], enrolment=enrolment, date=day(2))
     assert refused.value.code == "not_recommended"
     ended(world, Status.REFERRED, enrolment)
     assert refreshed(enrolment).status == Status.REFERRED
@@ -379,7 +385,9 @@ def test_enrolment_sets_the_day_and_the_phases_keep_their_dates(world):
     enrolment = enrolled(world)
     assert enrolment.enrolled_on == day(2)
     for step in range(3):
-        services.enrolment_next_phase(user=world["staff"], enrolment=enrolment, date=day(3 + step))
+        enrolment_services.enrolment_next_phase(
+            user=world["staff"], enrolment=enrolment, date=day(3 + step)
+        )
     enrolment = refreshed(enrolment)
     rows = list(EnrolmentPhase.objects.filter(enrolment=enrolment).order_by("start_date"))
     assert [(row.phase.order, row.start_date, row.end_date) for row in rows] == [
@@ -388,7 +396,7 @@ def test_enrolment_sets_the_day_and_the_phases_keep_their_dates(world):
         (3, day(5), None),
     ]
     assert enrolment.current_phase == rows[-1].phase
-    services.enrolment_complete(
+    enrolment_services.enrolment_complete(
         user=world["staff"],
         enrolment=enrolment,
         date=day(20),
@@ -410,7 +418,7 @@ def test_enrolment_sets_the_day_and_the_phases_keep_their_dates(world):
 def test_completion_needs_the_whole_outcome(world):
     enrolment = in_phase(world, phases=3)
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_move(
+        enrolment_services.enrolment_move(
             user=world["staff"],
             enrolment=enrolment,
             to_status=Status.COMPLETED,
@@ -424,7 +432,7 @@ def test_completion_needs_the_whole_outcome(world):
 def test_an_ending_needs_a_reason_and_closes_the_phase(world):
     enrolment = in_phase(world)
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_end(
+        enrolment_services.enrolment_end(
             user=world["staff"],
             enrolment=enrolment,
             to_status=Status.DROPPED_OUT,
@@ -441,7 +449,7 @@ def test_an_ending_needs_a_reason_and_closes_the_phase(world):
 
 def test_an_ending_must_be_one_of_the_endings(world):
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_end(
+        enrolment_services.enrolment_end(
             user=world["staff"],
             enrolment=enrolled(world),
             to_status=Status.COMPLETED,
@@ -455,7 +463,9 @@ def test_a_programme_without_phases_cannot_start_one(world):
     Phase.objects.filter(programme=world["programme"]).delete()
     enrolment = enrolled(world)
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_next_phase(user=world["staff"], enrolment=enrolment, date=day(3))
+        enrolment_services.enrolment_next_phase(
+            user=world["staff"], enrolment=enrolment, date=day(3)
+        )
     assert refused.value.code == "no_phases"
 
 
@@ -465,20 +475,22 @@ def test_a_programme_without_phases_cannot_start_one(world):
 def test_no_move_before_the_previous_one_nor_in_the_future(world):
     enrolment = enrolled(world)  # enrolled on day(2)
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_next_phase(user=world["staff"], enrolment=enrolment, date=day(1))
+        enrolment_services.enrolment_next_phase(
+            user=world["staff"], enrolment=enrolment, date=day(1)
+        )
     assert refused.value.code == "date_order"
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_next_phase(
+        enrolment_services.enrolment_next_phase(
             user=world["staff"], enrolment=enrolment, date=TODAY + datetime.timedelta(days=1)
         )
     assert refused.value.code == "future"
-    services.enrolment_next_phase(user=world["staff"], enrolment=enrolment, date=day(2))
+    enrolment_services.enrolment_next_phase(user=world["staff"], enrolment=enrolment, date=day(2))
     assert refreshed(enrolment).status == Status.IN_PHASE
 
 
 def test_a_screening_in_the_future_is_refused(world):
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_screen(
+        screening_services.enrolment_screen(
             user=world["staff"],
             participant=new_participant(world),
             programme=world["programme"],
@@ -497,11 +509,11 @@ def test_a_full_programme_refuses_and_a_place_frees_when_someone_completes(world
     first, second = enrolled(world), in_phase(world, phases=3)
     waiting = assessed(world)
     with translation.override("en"), pytest.raises(ValidationError) as refused:
-        services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(2))
+        enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(2))
     assert refused.value.code == "full"
     assert "all 2 places are taken" in refused.value.messages[0]
-    assert services.active_count(world["programme"]) == 2
-    services.enrolment_complete(
+    assert selectors.active_count(world["programme"]) == 2
+    enrolment_services.enrolment_complete(
         user=world["staff"],
         enrolment=second,
         date=day(9),
@@ -509,10 +521,10 @@ def test_a_full_programme_refuses_and_a_place_frees_when_someone_completes(world
         skilled=True,
         independent=True,
     )
-    services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(9))
+    enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(9))
     assert refreshed(waiting).status == Status.ENROLLED
     assert refreshed(first).status == Status.ENROLLED
-    assert services.active_count(world["programme"]) == 2
+    assert selectors.active_count(world["programme"]) == 2
 
 
 def test_a_place_frees_when_someone_drops_out(world):
@@ -521,9 +533,9 @@ def test_a_place_frees_when_someone_drops_out(world):
     first = enrolled(world)
     waiting = assessed(world)
     with pytest.raises(ValidationError):
-        services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(2))
+        enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(2))
     ended(world, Status.DROPPED_OUT, first)
-    services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(8))
+    enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(8))
     assert refreshed(waiting).status == Status.ENROLLED
 
 
@@ -533,11 +545,11 @@ def test_screened_and_assessed_take_no_place(world):
     screened(world)
     assessed(world)
     enrolled(world)
-    assert services.active_count(world["programme"]) == 1
+    assert selectors.active_count(world["programme"]) == 1
 
 
 def another_programme(world, kind):
-    return services.programme_create(
+    return programme_services.programme_create(
         user=world["editor"],
         name=f"Program {kind}",
         kind=kind,
@@ -554,14 +566,14 @@ def test_not_active_in_two_programmes_of_the_same_type(world):
     other_type = another_programme(world, Programme.Kind.MEDICAL)
     waiting = assessed(world, screened(world, participant, programme=same_type))
     with translation.override("en"), pytest.raises(ValidationError) as refused:
-        services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(2))
+        enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(2))
     assert refused.value.code == "active_elsewhere"
     assert "Program Rehabilitasi Sosial" in refused.value.messages[0]
     medical = enrolled(world, screened(world, participant, programme=other_type))
     assert medical.status == Status.ENROLLED
     # After the first one is completed, the same type is possible again.
     completed(world, first)
-    services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(10))
+    enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(10))
     assert refreshed(waiting).status == Status.ENROLLED
 
 
@@ -595,7 +607,7 @@ def agreement_in_state(world, state: str) -> Agreement:
 def test_a_programme_needs_an_agreement_in_force(world, state):
     agreement = agreement_in_state(world, state)
     with translation.override("en"), pytest.raises(ValidationError) as refused:
-        services.programme_create(
+        programme_services.programme_create(
             user=world["editor"],
             name="Program Baru",
             kind=Programme.Kind.MEDICAL,
@@ -610,7 +622,7 @@ def test_a_programme_needs_an_agreement_in_force(world, state):
 
 @pytest.mark.parametrize("state", ["active", "expiring", "not_yet_effective"])
 def test_a_signed_agreement_not_expired_will_do(world, state):
-    programme = services.programme_create(
+    programme = programme_services.programme_create(
         user=world["editor"],
         name="Program Baru",
         kind=Programme.Kind.MEDICAL,
@@ -626,7 +638,7 @@ def test_the_host_must_be_a_party_to_the_agreement(world):
         world["partner"], world["other"], status=Agreement.Status.SIGNED
     )
     with pytest.raises(ValidationError) as refused:
-        services.programme_create(
+        programme_services.programme_create(
             user=world["editor"],
             name="Program Baru",
             kind=Programme.Kind.SOCIAL,
@@ -659,9 +671,9 @@ def test_an_agreement_ended_since_refuses_new_enrolments_but_lets_the_others_go_
         screened(world, participant)
     assert refused.value.code == "agreement_not_in_force"
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(3))
+        enrolment_services.enrolment_enrol(user=world["staff"], enrolment=waiting, date=day(3))
     assert refused.value.code == "agreement_not_in_force"
-    services.enrolment_next_phase(user=world["staff"], enrolment=running, date=day(4))
+    enrolment_services.enrolment_next_phase(user=world["staff"], enrolment=running, date=day(4))
     assert refreshed(running).current_phase.order == 2
 
 
@@ -680,7 +692,7 @@ def test_programme_created_with_the_standard_tc_phases(world):
 
 def test_programme_created_with_its_own_phases_and_partners(world):
     event = factories.agreement(world["partner"], world["host"], status="signed")
-    programme = services.programme_create(
+    programme = programme_services.programme_create(
         user=world["editor"],
         name="Program Medis",
         kind=Programme.Kind.MEDICAL,
@@ -703,7 +715,7 @@ def test_programme_created_with_its_own_phases_and_partners(world):
 @pytest.mark.parametrize("who", ["staff", "viewer", "outsider", "partner_staff"])
 def test_only_editors_of_the_host_create_programmes(world, who):
     with pytest.raises(PermissionDenied):
-        services.programme_create(
+        programme_services.programme_create(
             user=world[who],
             name="Program Baru",
             kind=Programme.Kind.SOCIAL,
@@ -716,7 +728,7 @@ def test_only_editors_of_the_host_create_programmes(world, who):
 def test_the_launch_event_must_be_the_signing_of_the_agreement(world):
     elsewhere = SigningEvent.objects.create(date=TODAY, venue="Aula", host=world["host"])
     with pytest.raises(ValidationError) as refused:
-        services.programme_create(
+        programme_services.programme_create(
             user=world["editor"],
             name="Program Baru",
             kind=Programme.Kind.SOCIAL,
@@ -728,7 +740,7 @@ def test_the_launch_event_must_be_the_signing_of_the_agreement(world):
     assert refused.value.code == "launch_event"
     world["agreement"].signing_event = elsewhere
     world["agreement"].save()
-    programme = services.programme_create(
+    programme = programme_services.programme_create(
         user=world["editor"],
         name="Program Baru",
         kind=Programme.Kind.SOCIAL,
@@ -742,7 +754,7 @@ def test_the_launch_event_must_be_the_signing_of_the_agreement(world):
 
 def test_the_host_is_not_its_own_partner(world):
     with pytest.raises(ValidationError) as refused:
-        services.programme_create(
+        programme_services.programme_create(
             user=world["editor"],
             name="Program Baru",
             kind=Programme.Kind.SOCIAL,
@@ -755,7 +767,7 @@ def test_the_host_is_not_its_own_partner(world):
 
 
 def test_programme_update(world):
-    programme = services.programme_update(
+    programme = programme_services.programme_update(
         programme=world["programme"],
         user=world["editor"],
         name="  Program Baru  ",
@@ -790,7 +802,7 @@ def test_programme_update_refusals(world, changes, code):
     if changes.get("partners") == ["host"]:
         changes = {"partners": [world["host"]]}
     with pytest.raises(ValidationError) as refused:
-        services.programme_update(**{**arguments, **changes})
+        programme_services.programme_update(**{**arguments, **changes})
     assert refused.value.code == code
 
 
@@ -807,17 +819,17 @@ def test_a_partner_holding_people_in_the_programme_cannot_be_removed(world):
         "capacity": None,
     }
     with pytest.raises(ValidationError) as refused:
-        services.programme_update(**arguments)
+        programme_services.programme_update(**arguments)
     assert refused.value.code == "partner_in_use"
     ended(world, Status.REFERRED, enrolment)
-    services.programme_update(**arguments)
+    programme_services.programme_update(**arguments)
     assert list(world["programme"].partners.all()) == [world["partner"]]
 
 
 @pytest.mark.parametrize("who", ["staff", "viewer", "partner_staff", "outsider"])
 def test_only_editors_of_the_host_change_a_programme(world, who):
     with pytest.raises(PermissionDenied):
-        services.programme_update(
+        programme_services.programme_update(
             programme=world["programme"], user=world[who], name="X", partners=[], capacity=None
         )
 
@@ -826,7 +838,7 @@ def test_phases_are_replaced_in_order_keeping_the_ones_in_use(world):
     programme = world["programme"]
     orientation, primary, reentry = programme.phases.all()
     in_phase(world)  # someone is in the orientation
-    services.phases_replace(
+    programme_services.phases_replace(
         programme=programme,
         user=world["editor"],
         phases=[
@@ -845,14 +857,14 @@ def test_phases_are_replaced_in_order_keeping_the_ones_in_use(world):
     ]
     assert phases[0].pk == orientation.pk and phases[3].pk == primary.pk
     with pytest.raises(ValidationError) as refused:
-        services.phases_replace(
+        programme_services.phases_replace(
             programme=programme,
             user=world["editor"],
             phases=[{"id": primary.pk, "name": "Primer", "planned_weeks": 18}],
         )
     assert refused.value.code == "phase_in_use"
     assert programme.phases.count() == 4
-    services.phases_replace(
+    programme_services.phases_replace(
         programme=programme,
         user=world["editor"],
         phases=[
@@ -873,7 +885,9 @@ def test_phases_are_replaced_in_order_keeping_the_ones_in_use(world):
 )
 def test_bad_phases_are_refused(world, phases, code):
     with pytest.raises(ValidationError) as refused:
-        services.phases_replace(programme=world["programme"], user=world["editor"], phases=phases)
+        programme_services.phases_replace(
+            programme=world["programme"], user=world["editor"], phases=phases
+        )
     assert refused.value.code == code
     assert world["programme"].phases.count() == 3
 
@@ -881,7 +895,7 @@ def test_bad_phases_are_refused(world, phases, code):
 def test_phases_of_another_programme_are_refused(world):
     other = another_programme(world, Programme.Kind.MEDICAL)
     with pytest.raises(ValidationError) as refused:
-        services.phases_replace(
+        programme_services.phases_replace(
             programme=world["programme"],
             user=world["editor"],
             phases=[{"id": other.phases.first().pk, "name": "X", "planned_weeks": 1}],
@@ -892,7 +906,7 @@ def test_phases_of_another_programme_are_refused(world):
 @pytest.mark.parametrize("who", ["staff", "viewer", "partner_staff", "outsider"])
 def test_only_editors_of_the_host_change_phases(world, who):
     with pytest.raises(PermissionDenied):
-        services.phases_replace(
+        programme_services.phases_replace(
             programme=world["programme"],
             user=world[who],
             phases=[{"name": "Satu", "planned_weeks": 1}],
@@ -956,7 +970,7 @@ def test_a_birth_date_in_the_future_is_refused(world):
 @pytest.mark.parametrize("who", ["viewer", "editor", "partner_staff", "outsider"])
 def test_only_programme_staff_and_admins_of_the_institution_register_people(world, who):
     with pytest.raises(PermissionDenied):
-        services.participant_create(
+        participant_services.participant_create(
             user=world[who],
             institution=world["host"],
             register_number="X",
@@ -968,18 +982,20 @@ def test_only_programme_staff_and_admins_of_the_institution_register_people(worl
 def test_participant_update(world):
     participant = new_participant(world, register_number="A-1")
     new_participant(world, register_number="A-2")
-    services.participant_update(
+    participant_services.participant_update(
         participant=participant, user=world["staff"], full_name="Nama Baru", case_article="112"
     )
     participant.refresh_from_db()
     assert (participant.full_name, participant.case_article) == ("Nama Baru", "112")
     with pytest.raises(ValidationError) as refused:
-        services.participant_update(
+        participant_services.participant_update(
             participant=participant, user=world["staff"], register_number="A-2"
         )
     assert refused.value.code == "register_number_taken"
     with pytest.raises(PermissionDenied):
-        services.participant_update(participant=participant, user=world["outsider"], full_name="X")
+        participant_services.participant_update(
+            participant=participant, user=world["outsider"], full_name="X"
+        )
     assert AccessLog.objects.filter(participant=participant, action="change").count() == 2
 
 
@@ -988,7 +1004,7 @@ def test_transfer_keeps_the_history(world):
     lapas = factories.institution("Lembaga Pemasyarakatan Kelas IIA Pekalongan", kind="lapas")
     Membership.objects.create(user=world["staff"], institution=lapas, role=Role.PROGRAMME)
     access.forget(world["staff"])
-    first = services.participant_transfer(
+    first = participant_services.participant_transfer(
         participant=participant,
         user=world["staff"],
         to_institution=world["other"],
@@ -1006,14 +1022,14 @@ def test_transfer_keeps_the_history(world):
     )
     # The staff of the first institution no longer hold the person: transferring is for others.
     with pytest.raises(PermissionDenied):
-        services.participant_transfer(
+        participant_services.participant_transfer(
             participant=participant,
             user=world["staff"],
             to_institution=lapas,
             date=day(6),
             register_number="L-1",
         )
-    services.participant_transfer(
+    participant_services.participant_transfer(
         participant=participant,
         user=world["outsider"],
         to_institution=lapas,
@@ -1040,13 +1056,13 @@ def test_transfer_refusals(world):
         "register_number": "SMG-1",
     }
     with pytest.raises(ValidationError) as refused:
-        services.participant_transfer(**transfer)
+        participant_services.participant_transfer(**transfer)
     assert refused.value.code == "register_number_taken"
     with pytest.raises(ValidationError) as refused:
-        services.participant_transfer(**{**transfer, "to_institution": world["host"]})
+        participant_services.participant_transfer(**{**transfer, "to_institution": world["host"]})
     assert refused.value.code == "same_institution"
     with pytest.raises(ValidationError) as refused:
-        services.participant_transfer(
+        participant_services.participant_transfer(
             **{**transfer, "register_number": "SMG-2", "date": TODAY + datetime.timedelta(1)}
         )
     assert refused.value.code == "future"
@@ -1060,7 +1076,7 @@ def test_transfer_can_close_the_enrolments_that_do_not_follow(world):
     running = in_phase(world, screened(world, participant))
     other_programme = another_programme(world, Programme.Kind.MEDICAL)
     waiting = screened(world, participant, programme=other_programme)
-    services.participant_transfer(
+    participant_services.participant_transfer(
         participant=participant,
         user=world["staff"],
         to_institution=world["other"],
@@ -1085,7 +1101,7 @@ def test_transfer_can_close_the_enrolments_that_do_not_follow(world):
 def test_moves_need_personal_data_rights_at_an_institution_involved(world, who):
     enrolment = screened(world)
     with pytest.raises(PermissionDenied):
-        services.enrolment_assess(
+        enrolment_services.enrolment_assess(
             user=world[who],
             enrolment=enrolment,
             date=day(1),
@@ -1093,7 +1109,7 @@ def test_moves_need_personal_data_rights_at_an_institution_involved(world, who):
             recommendation=Assessment.Recommendation.SOCIAL,
         )
     with pytest.raises(PermissionDenied):
-        services.enrolment_end(
+        enrolment_services.enrolment_end(
             user=world[who], enrolment=enrolment, to_status=Status.REFERRED, date=day(1), reason="x"
         )
     with pytest.raises(PermissionDenied):
@@ -1102,7 +1118,7 @@ def test_moves_need_personal_data_rights_at_an_institution_involved(world, who):
 
 def test_partner_staff_move_enrolments(world):
     enrolment = screened(world)
-    services.enrolment_assess(
+    enrolment_services.enrolment_assess(
         user=world["partner_staff"],
         enrolment=enrolment,
         date=day(1),

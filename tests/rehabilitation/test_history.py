@@ -17,6 +17,7 @@ from django.utils import translation
 
 from institutions import services as staff_services
 from institutions.models import History, Membership
+from rehabilitation import selectors
 from rehabilitation.models import (
     AccessLog,
     Assessment,
@@ -29,7 +30,10 @@ from rehabilitation.models import (
     Session,
     Transfer,
 )
-from rehabilitation.services import enrolment as services
+from rehabilitation.services import enrolment as enrolment_services
+from rehabilitation.services import participants as participant_services
+from rehabilitation.services import programmes as programme_services
+from rehabilitation.services import screening as screening_services
 from rehabilitation.services import sessions as session_services
 from tests import factories
 from tests.rehabilitation.test_enrolment_services import (
@@ -95,7 +99,7 @@ def test_creating_a_programme_records_it_and_its_phases(world):
 def test_changing_a_programme_records_before_and_after_and_raises_the_version(world):
     programme = world["programme"]
     extra = factories.institution()
-    services.programme_update(
+    programme_services.programme_update(
         programme=programme,
         user=world["editor"],
         name="Program Baru",
@@ -117,7 +121,7 @@ def test_changing_a_programme_records_before_and_after_and_raises_the_version(wo
 
 def test_saving_a_programme_unchanged_records_nothing(world):
     programme = world["programme"]
-    services.programme_update(
+    programme_services.programme_update(
         programme=programme,
         user=world["editor"],
         name=programme.name,
@@ -132,7 +136,7 @@ def test_saving_a_programme_unchanged_records_nothing(world):
 def test_replacing_phases_records_each_phase_and_the_programme(world):
     programme = world["programme"]
     orientation, primary, reentry = programme.phases.order_by("order")
-    services.phases_replace(
+    programme_services.phases_replace(
         programme=programme,
         user=world["editor"],
         phases=[
@@ -164,14 +168,14 @@ def test_replacing_phases_records_each_phase_and_the_programme(world):
 def test_the_programme_page_shows_its_history_to_every_staff_member_who_sees_it(english, world):
     programme = world["programme"]
     orientation = programme.phases.get(order=1)
-    services.programme_update(
+    programme_services.programme_update(
         programme=programme,
         user=world["editor"],
         name="Program Rehabilitasi Sosial Terpadu",
         partners=[world["partner"]],
         capacity=25,
     )
-    services.phases_replace(
+    programme_services.phases_replace(
         programme=programme,
         user=world["editor"],
         phases=[{"id": orientation.pk, "name": "Orientasi", "planned_weeks": 3}],
@@ -214,7 +218,7 @@ def test_participant_create_correct_and_transfer_are_recorded(world):
     assert created.action == Action.CREATE and created.user == world["staff"]
     assert created.changes["full_name"] == [None, "Peserta Satu"]
 
-    services.participant_update(
+    participant_services.participant_update(
         participant=participant, user=world["staff"], full_name="Peserta Satu Dua", version=1
     )
     [corrected] = entries(participant, Action.CHANGE)
@@ -224,7 +228,7 @@ def test_participant_create_correct_and_transfer_are_recorded(world):
     }
 
     lapas = factories.institution(kind="lapas")
-    transfer = services.participant_transfer(
+    transfer = participant_services.participant_transfer(
         participant=participant,
         user=world["staff"],
         to_institution=lapas,
@@ -242,7 +246,9 @@ def test_participant_create_correct_and_transfer_are_recorded(world):
 
 def test_the_participant_page_shows_the_history_only_to_personal_data_roles(english, world):
     participant = world["held"]
-    services.participant_update(participant=participant, user=world["staff"], case_article="127")
+    participant_services.participant_update(
+        participant=participant, user=world["staff"], case_article="127"
+    )
     screened(world, participant)
     for who in ("staff", "partner_staff", "superuser"):
         before = AccessLog.objects.filter(participant=participant).count()
@@ -283,7 +289,7 @@ def test_every_move_of_an_enrolment_is_recorded_with_its_version(world):
 
 def test_completion_and_ending_record_the_outcome(world):
     enrolment = in_phase(world, screened(world, world["held"]), phases=3)
-    services.enrolment_complete(
+    enrolment_services.enrolment_complete(
         user=world["staff"],
         enrolment=enrolment,
         date=day(10),
@@ -296,7 +302,7 @@ def test_completion_and_ending_record_the_outcome(world):
     assert last.changes["recovered"] == [None, True]
     assert last.changes["skilled"] == [None, False]
     other = enrolled(world, screened(world))
-    services.enrolment_end(
+    enrolment_services.enrolment_end(
         user=world["staff"],
         enrolment=other,
         to_status=Status.DROPPED_OUT,
@@ -313,7 +319,7 @@ def test_screenings_are_recorded_with_their_scores(world):
     [created] = entries(intake)
     assert created.user == world["staff"]
     assert created.changes["scores"] == [None, {"stimulants": 27, "tobacco": 12}]
-    later = services.screening_record(
+    later = screening_services.screening_record(
         user=world["partner_staff"], enrolment=enrolment, date=day(3), scores={"alcohol": 4}
     )
     assert entries(later)[0].changes["scores"] == [None, {"alcohol": 4}]
@@ -403,7 +409,7 @@ def test_deleted_records_of_an_enrolment_stay_in_its_history(admin_client, world
     )
     assert response.status_code == 302
     assert not ProgressNote.objects.filter(pk=note.pk).exists()
-    history = services.enrolment_history(enrolment)
+    history = selectors.enrolment_history(enrolment)
     deleted = history.get(action=Action.DELETE)
     assert deleted.user.username == "admin"
     assert deleted.changes["text"] == ["Salah tulis", None]
@@ -428,8 +434,8 @@ def test_the_session_page_shows_the_history_of_the_session_and_its_marks(english
 def test_history_labels_fields_and_choices_in_the_users_language(world):
     enrolment = enrolled(world, screened(world, world["held"]))
     with translation.override("en"):
-        [entry] = services.described_history(
-            services.history_where(services.entries_of(Enrolment, [str(enrolment.pk)])).filter(
+        [entry] = enrolment_services.described_history(
+            selectors.history_where(selectors.entries_of(Enrolment, [str(enrolment.pk)])).filter(
                 action=Action.CHANGE, changes__status__1=Status.ENROLLED
             )
         )
@@ -445,13 +451,17 @@ def test_history_labels_fields_and_choices_in_the_users_language(world):
 
 def test_archive_and_restore_are_recorded_and_raise_the_version(world):
     participant = world["held"]
-    services.participant_archive(participant=participant, user=world["staff"], version=1)
+    participant_services.participant_archive(
+        participant=participant, user=world["staff"], version=1
+    )
     participant.refresh_from_db()
     assert participant.archived_at is not None and participant.version == 2
     [archived] = entries(participant, Action.ARCHIVE)
     assert archived.changes["archived_at"][0] is None
     assert archived.changes["version"] == [1, 2]
-    services.participant_restore(participant=participant, user=world["staff"], version=2)
+    participant_services.participant_restore(
+        participant=participant, user=world["staff"], version=2
+    )
     participant.refresh_from_db()
     assert participant.archived_at is None and participant.version == 3
     [restored] = entries(participant, Action.RESTORE)
@@ -463,9 +473,9 @@ def test_archive_refuses_open_enrolments_and_the_wrong_people(world):
     participant = world["held"]
     enrolment = screened(world, participant)
     with pytest.raises(ValidationError) as refused:
-        services.participant_archive(participant=participant, user=world["staff"])
+        participant_services.participant_archive(participant=participant, user=world["staff"])
     assert refused.value.code == "open_enrolment"
-    services.enrolment_end(
+    enrolment_services.enrolment_end(
         user=world["staff"],
         enrolment=enrolment,
         to_status=Status.REFERRED,
@@ -476,16 +486,16 @@ def test_archive_refuses_open_enrolments_and_the_wrong_people(world):
     # archives the record.
     for who in ("partner_staff", "outsider", "editor"):
         with pytest.raises(PermissionDenied):
-            services.participant_archive(participant=participant, user=world[who])
-    services.participant_archive(participant=participant, user=world["staff"])
+            participant_services.participant_archive(participant=participant, user=world[who])
+    participant_services.participant_archive(participant=participant, user=world["staff"])
     with pytest.raises(ValidationError) as again:
-        services.participant_archive(participant=participant, user=world["staff"])
+        participant_services.participant_archive(participant=participant, user=world["staff"])
     assert again.value.code == "archived"
     with pytest.raises(ValidationError) as screening:
         screened(
             world,
             participant,
-            programme=services.programme_create(
+            programme=programme_services.programme_create(
                 user=world["editor"],
                 name="Program Medis",
                 kind="medical",
@@ -544,14 +554,14 @@ def test_archived_participants_are_left_out_of_the_lists_unless_asked_for(englis
     screened(world, kept)
     gone = new_participant(world, register_number="PKL-002", full_name="Peserta Arsip")
     enrolment = screened(world, gone)
-    services.enrolment_end(
+    enrolment_services.enrolment_end(
         user=world["staff"],
         enrolment=enrolment,
         to_status=Status.REFERRED,
         date=day(1),
         reason="Edukasi",
     )
-    services.participant_archive(participant=gone, user=world["staff"])
+    participant_services.participant_archive(participant=gone, user=world["staff"])
     english.force_login(world["staff"])
     participants = reverse("rehabilitation:participants")
     assert english.get(participants).context["participants"] == [kept]
@@ -786,7 +796,7 @@ def test_history_is_read_only_in_the_admin_and_hidden_from_non_superusers(admin_
 
 def test_dates_in_history_are_stored_as_text(world):
     participant = world["held"]
-    services.participant_update(
+    participant_services.participant_update(
         participant=participant, user=world["staff"], birth_date=datetime.date(1990, 5, 17)
     )
     assert entries(participant, Action.CHANGE)[0].changes["birth_date"] == [None, "1990-05-17"]

@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from institutions.models import Membership
 from rehabilitation.models import AccessLog, Enrolment, Participant, Programme, Transfer
-from rehabilitation.services import enrolment as services
+from rehabilitation.services import participants as participant_services
+from rehabilitation.services import programmes as programme_services
 from tests import factories
 from tests.rehabilitation.test_enrolment_services import (
     TODAY,
@@ -173,7 +174,7 @@ def test_refused_access_is_not_logged_and_looks_like_a_missing_record(client, wo
 
 def test_the_record_shows_identity_screenings_enrolments_and_transfers(english, world):
     participant = world["held"]
-    services.participant_update(
+    participant_services.participant_update(
         participant=participant,
         user=world["staff"],
         case_article="127",
@@ -200,7 +201,7 @@ def test_the_record_shows_identity_screenings_enrolments_and_transfers(english, 
 
 
 def test_a_partner_does_not_see_the_participants_place_in_another_programme(english, world):
-    medical = services.programme_create(
+    medical = programme_services.programme_create(
         user=world["editor"],
         name="Program Medis Rutan",
         kind=Programme.Kind.MEDICAL,

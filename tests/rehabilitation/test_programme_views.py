@@ -13,7 +13,7 @@ from agreements.models import Agreement, SigningEvent
 from institutions import access
 from institutions.models import Membership
 from rehabilitation.models import AccessLog, Enrolment, Phase, Programme
-from rehabilitation.services import enrolment as services
+from rehabilitation.services import programmes as programme_services
 from tests import factories
 from tests.rehabilitation.test_enrolment_services import (
     TODAY,
@@ -534,7 +534,7 @@ def test_a_phase_someone_is_in_cannot_be_removed(english, world):
 
 
 def test_the_phases_of_another_programme_cannot_be_smuggled_in(english, world):
-    other = services.programme_create(
+    other = programme_services.programme_create(
         user=world["editor"],
         name="Program Lain",
         kind=Programme.Kind.POST,

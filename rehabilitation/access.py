@@ -1,0 +1,309 @@
+"""Who may see and change what in rehabilitation: the one place in this app that asks.
+
+Built on the primitives of `institutions.access` (roles per institution). Programmes are seen
+by any staff of their host and partners; participants, enrolments and everything recorded with
+them are specific personal data (UU PDP 27/2022), seen only by programme staff and
+administrators (`PERSONAL_DATA_ROLES`) of the institutions involved. Views, forms, the admin,
+exports and reports ask here, and never read `institution_ids()` themselves.
+
+Lookups for a page (`get_<thing>_for_user`) answer 404 to an outsider, so that a record's
+existence is never revealed, and return the record with whether the user may change it; with
+`write=True` (or `manage=True`) a user who sees the record but may not change it gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+
+from agreements.models import Agreement, SigningEvent
+from institutions import access
+from institutions.access import (  # the roles and the superuser test, for this app's callers
+    EDIT_ROLES,
+    PERSONAL_DATA_ROLES,
+    STAFF_ROLES,
+    User,
+    is_superuser,
+)
+from institutions.models import Institution, Membership
+
+from .models import AccessLog, Enrolment, Participant, Programme, Session
+
+#: Administrators of an institution: they read its access log and may export identified data.
+ADMIN_ROLES = frozenset({Membership.Role.ADMIN})
+
+
+def _ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int]:
+    return access.institution_ids(user, roles)
+
+
+def _personal_data_ids(user: User) -> frozenset[int]:
+    return _ids(user, PERSONAL_DATA_ROLES)
+
+
+# --- what a user sees ----------------------------------------------------------------------
+
+
+def visible_programmes(user: User, queryset: QuerySet[Programme] | None = None) -> QuerySet:
+    """Programmes hosted by, or run with, an institution where `user` is staff."""
+    queryset = Programme.objects.all() if queryset is None else queryset
+    if is_superuser(user):
+        return queryset
+    ids = _ids(user)
+    return queryset.filter(Q(host_id__in=ids) | Q(partners__in=ids)).distinct()
+
+
+def visible_participants(user: User, queryset: QuerySet[Participant] | None = None) -> QuerySet:
+    """Participants held at, or enrolled in a programme run with, an institution where
+    `user` may see personal data. Nobody else sees any."""
+    queryset = Participant.objects.all() if queryset is None else queryset
+    if is_superuser(user):
+        return queryset
+    ids = _personal_data_ids(user)
+    if not ids:
+        return queryset.none()
+    involved = Enrolment.objects.filter(
+        Q(programme__host_id__in=ids) | Q(programme__partners__in=ids)
+    ).values("participant_id")
+    return queryset.filter(Q(institution_id__in=ids) | Q(pk__in=involved))
+
+
+def visible_enrolments(user: User, queryset: QuerySet[Enrolment] | None = None) -> QuerySet:
+    """Enrolments in a programme hosted by or run with an institution where `user` may see
+    personal data, or of a participant held at one. A partner of one programme does not
+    see the same participant's place in another."""
+    queryset = Enrolment.objects.all() if queryset is None else queryset
+    if is_superuser(user):
+        return queryset
+    ids = _personal_data_ids(user)
+    if not ids:
+        return queryset.none()
+    return queryset.filter(
+        Q(participant__institution_id__in=ids)
+        | Q(programme__host_id__in=ids)
+        | Q(programme__in=Programme.objects.filter(partners__in=ids))
+    )
+
+
+def visible_sessions(user: User, queryset: QuerySet[Session] | None = None) -> QuerySet:
+    """Sessions of the programmes `user` sees."""
+    queryset = Session.objects.all() if queryset is None else queryset
+    return queryset.filter(programme__in=visible_programmes(user).values("pk"))
+
+
+def visible_screenings_filter(user: User, participant: Participant, enrolment_ids) -> Q:
+    """Screenings of `participant` that `user` may see: those of the enrolments the user sees
+    (`enrolment_ids`), and unlinked ones only for the holding institution's staff."""
+    visible = Q(enrolment_id__in=list(enrolment_ids))
+    if access.has_role(user, participant.institution_id, PERSONAL_DATA_ROLES):
+        visible |= Q(enrolment__isnull=True)
+    return visible
+
+
+def visible_access_log(user: User, queryset: QuerySet[AccessLog] | None = None) -> QuerySet:
+    """Lines of the personal-data access log of the institutions `user` administers."""
+    queryset = AccessLog.objects.all() if queryset is None else queryset
+    if is_superuser(user):
+        return queryset
+    return queryset.filter(institution_id__in=_ids(user, ADMIN_ROLES))
+
+
+def own_institutions(user: User, roles: Iterable[str] = STAFF_ROLES) -> QuerySet[Institution]:
+    """The institutions where `user` holds one of `roles` (all of them for a superuser)."""
+    if is_superuser(user):
+        return Institution.objects.all()
+    return Institution.objects.filter(pk__in=_ids(user, roles))
+
+
+def admin_choices(user: User, model: type) -> QuerySet | None:
+    """What a choice of a `model` record in an admin form offers `user`: only what they may
+    see (participants, programmes; for non-superusers also their own institutions, and the
+    agreements and signing events of those); None where the admin's default applies."""
+    if model is Participant:
+        return visible_participants(user)
+    if model is Programme:
+        return visible_programmes(user)
+    if is_superuser(user):
+        return None
+    if model is Institution:
+        return own_institutions(user)
+    if model is Agreement:
+        return Agreement.objects.of_institutions(user)
+    if model is SigningEvent:
+        return SigningEvent.objects.filter(
+            agreements__in=Agreement.objects.of_institutions(user)
+        ).distinct()
+    return None
+
+
+# --- what a user may do --------------------------------------------------------------------
+
+
+def may_see_personal_data(user: User, where: Programme | Institution | None = None) -> bool:
+    """Whether `user` may see participants' personal data: of a programme's participants
+    (programme staff or administrators of its host or a partner), of an institution's, or
+    (`where` None) of anyone at all. Reads the programme's partners (prefetch them)."""
+    if is_superuser(user):
+        return True
+    ids = _personal_data_ids(user)
+    if where is None:
+        return bool(ids)
+    if isinstance(where, Programme):
+        return bool(ids & where.institution_ids)
+    return where.pk in ids
+
+
+def may_export_identified(user: User) -> bool:
+    """Whether `user` may export names and register numbers (an institution administrator,
+    for the participants of the institutions they administer)."""
+    return is_superuser(user) or bool(_ids(user, ADMIN_ROLES))
+
+
+def identified_export_institution_ids(user: User) -> frozenset[int] | None:
+    """Whose participants an identified export of `user` holds: None (all they see) for a
+    superuser, else the institutions they administer."""
+    return None if is_superuser(user) else _ids(user, ADMIN_ROLES)
+
+
+def may_read_access_log(user: User, institution_id: int) -> bool:
+    """An institution's administrators read its personal-data access log."""
+    return access.has_role(user, institution_id, ADMIN_ROLES)
+
+
+def may_see_institution_report(user: User, institution_id: int) -> bool:
+    """Any staff of an institution sees the aggregate report of its programmes."""
+    return access.has_role(user, institution_id)
+
+
+def may_create_programmes(user: User) -> bool:
+    """Editors and administrators (of some institution) create programmes."""
+    return is_superuser(user) or bool(_ids(user, EDIT_ROLES))
+
+
+def may_create_programme_at(user: User, host: Institution) -> bool:
+    """Editors and administrators of `host` create its programmes."""
+    return access.has_role(user, host.pk, EDIT_ROLES)
+
+
+def may_manage_programme(user: User, programme: Programme) -> bool:
+    """Editors and administrators of the host change a programme and its phases."""
+    return access.has_role(user, programme.host_id, EDIT_ROLES)
+
+
+def may_register_participant_at(user: User, institution: Institution) -> bool:
+    """Programme staff and administrators of an institution register the people it holds."""
+    return access.has_role(user, institution.pk, PERSONAL_DATA_ROLES)
+
+
+def may_write_participant(user: User, participant: Participant) -> bool:
+    """Programme staff and administrators of the holding institution, or of the host or a
+    partner of a programme the participant is enrolled in (the same people who see them)."""
+    if is_superuser(user):
+        return True
+    return visible_participants(user).filter(pk=participant.pk).exists()
+
+
+def may_transfer_participant(user: User, participant: Participant) -> bool:
+    """Only the institution holding a participant moves them to another one."""
+    return access.has_role(user, participant.institution_id, PERSONAL_DATA_ROLES)
+
+
+def may_archive_participant(user: User, participant: Participant) -> bool:
+    """Programme staff and administrators of the holding institution archive and restore."""
+    return may_transfer_participant(user, participant)
+
+
+def may_write_enrolment(user: User, enrolment: Enrolment) -> bool:
+    """Programme staff and administrators of the programme's host or partners, or of the
+    participant's institution."""
+    if is_superuser(user):
+        return True
+    ids = _personal_data_ids(user)
+    if not ids:
+        return False
+    programme = enrolment.programme
+    return bool(ids & ({enrolment.participant.institution_id} | programme.institution_ids))
+
+
+def may_screen(user: User, participant: Participant, programme: Programme) -> bool:
+    """Screening a participant for a programme: one who may change the participant's record,
+    with a personal-data role at the programme's host or a partner."""
+    return may_write_participant(user, participant) and may_see_personal_data(user, programme)
+
+
+def may_record_sessions(user: User, programme: Programme) -> bool:
+    """Whether `user` may run the sessions of `programme` and see their attendance: programme
+    staff or an administrator of its host or of a partner (superusers always)."""
+    return may_see_personal_data(user, programme)
+
+
+# --- one record for a page (404 for outsiders) ---------------------------------------------
+
+
+def get_programme_for_user(
+    user: User, pk: int, *, manage: bool = False, queryset: QuerySet[Programme] | None = None
+) -> tuple[Programme, bool]:
+    """The programme `pk` as `user` may see it, and whether they may change it: 404 unless
+    staff of the host or a partner; with `manage`, 403 unless an editor or administrator of
+    the host."""
+    programme = get_object_or_404(visible_programmes(user, queryset), pk=pk)
+    may_write = may_manage_programme(user, programme)
+    if manage and not may_write:
+        raise PermissionDenied(_("Only editors and administrators of the host may change this."))
+    return programme, may_write
+
+
+def get_participant_for_user(user: User, pk: int) -> tuple[Participant, bool]:
+    """The participant `pk` as `user` may see them, and whether they may change the record:
+    404 for everyone else. Those who see a participant are those who may correct the record
+    (`may_write_participant`), so the second value is always true today."""
+    participant = get_object_or_404(visible_participants(user).select_related("institution"), pk=pk)
+    return participant, True
+
+
+def get_enrolment_for_user(user: User, pk: int, *, write: bool = False) -> tuple[Enrolment, bool]:
+    """The enrolment `pk` as `user` may see it, and whether they may move it: 404 for
+    everyone else; with `write`, 403 for those who see it but may not move it."""
+    enrolment = get_object_or_404(
+        visible_enrolments(user).select_related(
+            "participant__institution", "programme__host", "programme__agreement", "current_phase"
+        ),
+        pk=pk,
+    )
+    may_write = may_write_enrolment(user, enrolment)
+    if write and not may_write:
+        raise PermissionDenied(_("You may not change this enrolment."))
+    return enrolment, may_write
+
+
+def get_programme_for_recording(user: User, pk: int) -> Programme:
+    """The programme `pk` if `user` may run its sessions; 404 otherwise, as if it did not
+    exist (a viewer or editor may see the programme, not its participants' attendance)."""
+    programme = get_object_or_404(visible_programmes(user).select_related("host"), pk=pk)
+    if not may_record_sessions(user, programme):
+        raise Http404(_("No such programme."))
+    return programme
+
+
+def get_session_for_recording(user: User, pk: int) -> Session:
+    """The session `pk` if `user` may record its attendance; 404 otherwise."""
+    session = get_object_or_404(
+        visible_sessions(user).select_related("programme__host", "phase"), pk=pk
+    )
+    if not may_record_sessions(user, session.programme):
+        raise Http404(_("No such session."))
+    return session
+
+
+def get_enrolment_for_recording(user: User, pk: int) -> Enrolment:
+    """The enrolment `pk` for writing notes and scores in it: 404 unless `user` sees it.
+    Only personal-data roles see an enrolment at all, and each of them may write in it."""
+    return get_object_or_404(
+        visible_enrolments(user).select_related("participant__institution", "programme__host"),
+        pk=pk,
+    )

@@ -1,12 +1,9 @@
 """Admin for institutions, the people who act for them, staff accounts' memberships, and the
 history of every record.
 
-Two things here serve the admins of the apps above as well:
-
-- `HistoryAdminMixin` writes the history (`institutions.history`) of every create, change and
-  delete made in the admin, inlines included, as the services do for the staff pages.
-- Non-superusers (staff accounts given model permissions) see only their own institutions'
-  rows: `own_institution_ids(request)` says which, None meaning everything.
+The history of every change made in any admin is written by `history_admin.HistoryAdminMixin`.
+Non-superusers (staff accounts given model permissions) see only their own institutions'
+rows: `own_institution_ids(request)` says which, None meaning everything.
 """
 
 from __future__ import annotations
@@ -22,114 +19,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import access, history
+from . import access
+from .history_admin import HistoryAdminMixin
 from .models import History, Institution, Membership, Person, Position
 
 User = get_user_model()
 Action = History.Action
-
-
-# --- history of changes made in the admin ----------------------------------------------------
-
-
-def history_state(obj: models.Model, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """What the history keeps of `obj`: its concrete fields (see `history.snapshot`) and its
-    many-to-many relations as sorted ids, without the `exclude`d fields (a password hash)."""
-    state = history.snapshot(obj)
-    for field in obj._meta.many_to_many:
-        state[field.name] = sorted(getattr(obj, field.name).values_list("pk", flat=True))
-    for name in exclude:
-        state.pop(name, None)
-    return state
-
-
-def _is_versioned(obj: models.Model) -> bool:
-    return any(field.name == "version" for field in obj._meta.concrete_fields)
-
-
-def _differs(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    ignored = {*history.IGNORED_FIELDS, "version"}
-    return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
-
-
-class HistoryAdminMixin:
-    """Record each create, change and delete made through this admin (and its inlines) in the
-    history, with the values before (read from the database) and after; a changed record with
-    a `version` gets a new one, so that a staff page opened before refuses its stale save."""
-
-    #: Fields kept out of the history (e.g. a password hash).
-    history_exclude: tuple[str, ...] = ()
-
-    def _stored_state(self, model: type[models.Model], pk: Any) -> dict[str, Any] | None:
-        stored = model._default_manager.filter(pk=pk).first() if pk is not None else None
-        return None if stored is None else history_state(stored, self.history_exclude)
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        # Kept on the object: the admin instance is shared by every request.
-        obj._history_before = self._stored_state(type(obj), obj.pk) if change else None
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        # Recorded here rather than in save_model, so that many-to-many values are saved.
-        super().save_related(request, form, formsets, change)
-        obj = form.instance
-        before = getattr(obj, "_history_before", None)
-        after = history_state(obj, self.history_exclude)
-        if before is None:
-            history.record(obj, user=request.user, action=Action.CREATE, after=after)
-            return
-        inlines_changed = any(formset.has_changed() for formset in formsets)
-        if _is_versioned(obj) and (_differs(before, after) or inlines_changed):
-            history.bump_version(obj)
-            after["version"] = obj.version
-        history.record(obj, user=request.user, action=Action.CHANGE, before=before, after=after)
-
-    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
-        model = formset.model
-        pks = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None]
-        stored = {obj.pk: obj for obj in model._default_manager.filter(pk__in=pks)}
-        before = {pk: history_state(obj) for pk, obj in stored.items()}
-        for deleted in formset.deleted_forms:
-            if deleted.instance.pk in stored:
-                # Written before the delete, while the record still has its id.
-                history.record(
-                    stored[deleted.instance.pk],
-                    user=request.user,
-                    action=Action.DELETE,
-                    before=before[deleted.instance.pk],
-                )
-        super().save_formset(request, form, formset, change)
-        for obj in formset.new_objects:
-            history.record(obj, user=request.user, action=Action.CREATE, after=history_state(obj))
-        for obj, _fields in formset.changed_objects:
-            if _is_versioned(obj):
-                history.bump_version(obj)
-            history.record(
-                obj,
-                user=request.user,
-                action=Action.CHANGE,
-                before=before.get(obj.pk, {}),
-                after=history_state(obj),
-            )
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        history.record(
-            obj,
-            user=request.user,
-            action=Action.DELETE,
-            before=history_state(obj, self.history_exclude),
-        )
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for obj in queryset:
-            history.record(
-                obj,
-                user=request.user,
-                action=Action.DELETE,
-                before=history_state(obj, self.history_exclude),
-            )
-        super().delete_queryset(request, queryset)
 
 
 # --- what non-superusers see ---------------------------------------------------------------

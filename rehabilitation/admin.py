@@ -4,7 +4,9 @@ Participants and enrolments are specific personal data (UU PDP 27/2022): their q
 participants offered in forms go through `visible_to(user)`, as everywhere else; programmes and
 sessions go through `Programme.objects.visible_to(user)`, so that a staff account that is not a
 superuser sees only its institutions' records. Every change made here is written to the history
-(`HistoryAdminMixin`). A participant with enrolments is never deleted: the record is archived.
+(`institutions.history_admin.HistoryAdminMixin`) in the shape the services write it, and the
+archive and restore of a participant go through the services. A participant with enrolments
+is never deleted: the record is archived.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agreement, SigningEvent
-from institutions import access
-from institutions.admin import HistoryAdminMixin, own_institution_ids
+from institutions import access, history_display
+from institutions.admin import own_institution_ids
+from institutions.history_admin import HistoryAdminMixin
 from institutions.models import Institution, Membership
 
 from .models import (
@@ -68,6 +71,16 @@ class VisibleParticipantsMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+# The names of the values a history entry holds besides the record's own fields, wherever a
+# history is shown.
+history_display.name_rows(phases=_("phases"), scores=_("ASSIST scores"))
+
+
+def _programme_rows(programme: Programme) -> dict[str, list[str]]:
+    """The phases of a programme, as its history records them (see `phases_replace`)."""
+    return {"phases": services._phase_summary(programme.phases.all())}
+
+
 def _visible_programmes(request: HttpRequest) -> QuerySet[Programme]:
     return Programme.objects.visible_to(request.user)
 
@@ -110,6 +123,8 @@ class TransferInline(admin.TabularInline):
 class ProgrammeAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
     """Programmes: seen by the staff of the host and partners; changed (and deleted) only by
     editors and administrators of the host, as on the staff pages."""
+
+    history_rows = staticmethod(_programme_rows)
 
     list_display = [
         "name",

@@ -27,6 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions import access
+from institutions.history_display import history_rows
 
 from .. import assist
 from ..forms.enrolment import (
@@ -204,7 +205,7 @@ def enrolment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if may_write
             else {},
             "sessions_section": sessions_section(enrolment),
-            "history": services.described_history(services.enrolment_history(enrolment)),
+            "history": history_rows(services.enrolment_history(enrolment)),
         },
     )
 

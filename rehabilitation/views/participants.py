@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from institutions import access
+from institutions.history_display import history_rows
 from institutions.models import Membership
 
 from .. import assist
@@ -216,7 +217,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and screenable_programmes(user, participant).exists(),
             "may_archive": may_archive,
             "archive_form": ArchiveForm(version=participant.version) if may_archive else None,
-            "history": services.described_history(services.participant_history(participant)),
+            "history": history_rows(services.participant_history(participant)),
         },
     )
 

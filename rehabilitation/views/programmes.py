@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions import access
+from institutions.history_display import history_rows
 
 from ..forms.enrolment import (
     PhaseFormSet,
@@ -178,7 +179,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "enrolments": enrolments,
             "may_see_participants": may_see_participants,
             "may_manage": services.may_manage_programme(user, programme),
-            "history": services.described_history(services.programme_history(programme)),
+            "history": history_rows(services.programme_history(programme)),
         },
     )
 

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions import access
+from institutions.history_display import history_rows
 
 from ..forms.sessions import (
     AttendanceSheetForm,
@@ -29,7 +30,6 @@ from ..forms.sessions import (
 from ..models import AccessLog, Enrolment, Programme, Session
 from ..services import sessions as services
 from ..services.audit import record_access, record_bulk_access
-from ..services.enrolment import described_history
 
 
 def _programme_for_recording(user, pk: int) -> Programme:
@@ -150,7 +150,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "programme": session.programme,
             "form": form,
             "summary": services.AttendanceSummary.of(marks.values()),
-            "history": described_history(services.session_history(session)),
+            "history": history_rows(services.session_history(session)),
         },
     )
 

@@ -179,7 +179,10 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "enrolments": enrolments,
             "may_see_participants": may_see_participants,
             "may_manage": services.may_manage_programme(user, programme),
-            "history": history_rows(services.programme_history(programme)),
+            "history": history_rows(
+                services.programme_history(programme),
+                known=[programme, programme.host, programme.agreement, programme.launch_event],
+            ),
         },
     )
 

@@ -39,6 +39,17 @@ _HIDDEN = frozenset({"version", *history.IGNORED_FIELDS})
 _ROW_LABELS: dict[str, Any] = {}
 
 
+#: Kinds of record that are looked up by id only when the page already holds them (`known`):
+#: personal data, which the page's user may not be allowed to see by any other record.
+_PRIVATE: set[type[models.Model]] = set()
+
+
+def keep_private(*kinds: type[models.Model]) -> None:
+    """Never look up records of these kinds to name them in a history (their ids are shown
+    as "#id" unless the page passes the record in `known`); called by the apps above."""
+    _PRIVATE.update(kinds)
+
+
 def name_rows(**labels: Any) -> None:
     """Name the extra "fields" of history entries (usually lazy translations), e.g.
     `name_rows(parties=gettext_lazy("parties"))`; called by the apps above at import."""
@@ -172,7 +183,11 @@ def _related_records(
                 continue
             for value in values:
                 for item in value if isinstance(value, list) else [value]:
-                    if isinstance(item, int | str) and (target, item) not in found:
+                    if (
+                        isinstance(item, int | str)
+                        and (target, item) not in found
+                        and target not in _PRIVATE
+                    ):
                         wanted.setdefault(target, set()).add(item)
     for model, ids in wanted.items():
         for pk, record in model._base_manager.in_bulk(ids).items():

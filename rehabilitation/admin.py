@@ -74,6 +74,8 @@ class VisibleParticipantsMixin:
 # The names of the values a history entry holds besides the record's own fields, wherever a
 # history is shown.
 history_display.name_rows(phases=_("phases"), scores=_("ASSIST scores"))
+# Participants and enrolments are named in a history only where the page shows them already.
+history_display.keep_private(Participant, Enrolment)
 
 
 def _programme_rows(programme: Programme) -> dict[str, list[str]]:

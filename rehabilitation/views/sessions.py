@@ -150,7 +150,10 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "programme": session.programme,
             "form": form,
             "summary": services.AttendanceSummary.of(marks.values()),
-            "history": history_rows(services.session_history(session)),
+            "history": history_rows(
+                services.session_history(session),
+                known=[session, session.programme],
+            ),
         },
     )
 

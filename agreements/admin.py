@@ -1,21 +1,22 @@
 """Admin for agreements, their parties and articles, meetings and signing events.
 
-Every save and delete made here is recorded in `institutions.history`, like the services'
-changes: agreements and meetings as their own entries (`HistoryAdmin`), with the rows that
-belong to them (parties and articles; attendees and follow-ups), whether edited inline or on
-their own pages, recorded as changes of the agreement or meeting (`RowsHistoryAdmin`). Each
-saved change raises the record's version, so that an edit form opened on a staff page before
-it is refused rather than overwriting it.
+Every save and delete made here is recorded in `institutions.history` by the one admin history
+engine (`institutions.history_admin.HistoryAdminMixin`), in the services' shape: agreements and
+meetings as their own entries, with the rows that belong to them (parties and articles;
+attendees and follow-ups), whether edited inline or on their own pages, recorded as changes of
+the agreement or meeting. Each saved change raises the record's version, so that an edit form
+opened on a staff page before it is refused rather than overwriting it.
+
+The status moves, archiving and restoring go through the lifecycle services, with their checks
+and their messages: `status` is read-only here, moved by the list's actions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -24,7 +25,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from institutions import access, history
+from institutions import access, history, history_display
+from institutions.history_admin import HistoryAdminMixin
 from institutions.models import History
 
 from .models import (
@@ -59,11 +61,14 @@ def _meeting_rows(meeting: Meeting) -> dict[str, list[str]]:
     return {"attendees": current_attendees(meeting), "follow_ups": current_follow_ups(meeting)}
 
 
-def _differs(before: dict, after: dict, keys=None) -> bool:
-    """Whether any value a person would notice differs (of `keys`, or of all)."""
-    ignored = {*history.IGNORED_FIELDS, "version"}
-    keys = {*before, *after} if keys is None else set(keys)
-    return any(before.get(key) != after.get(key) for key in keys - ignored)
+# The names of those rows (and of the scans) wherever a history is shown.
+history_display.name_rows(
+    parties=_("parties"),
+    articles=_("articles"),
+    attendees=_("attendees"),
+    follow_ups=_("follow-ups"),
+    scans=_("signed scans"),
+)
 
 
 def _visible_agreements(user) -> QuerySet[Agreement]:
@@ -115,112 +120,6 @@ class ScopedAdmin(admin.ModelAdmin):
             elif db_field.related_model is Meeting:
                 kwargs["queryset"] = Meeting.objects.filter(pk__in=_visible_meetings(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class HistoryAdmin(ScopedAdmin):
-    """Records every save and delete made in the admin in the record's history, and raises
-    the version of a record whose values changed.
-
-    The values before are read from the database before the save. `history_rows` gives the
-    "fields" that hold the rows belonging to the record (edited in the inlines), so that one
-    save, inlines included, is one history entry; `rows_raise_version` says whether a change of
-    those rows alone raises the version (it does when a staff edit form holds them).
-    """
-
-    history_rows: Callable[[Any], dict[str, list[str]]] | None = None
-    rows_raise_version = False
-
-    def _rows(self, obj: models.Model) -> dict[str, list[str]]:
-        return self.history_rows(obj) if self.history_rows else {}
-
-    def _record_delete(self, request: HttpRequest, obj: models.Model) -> None:
-        history.record(
-            obj,
-            user=request.user,
-            action=History.Action.DELETE,
-            before={**history.snapshot(obj), **self._rows(obj)},
-        )
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        if change:
-            stored = type(obj)._base_manager.select_for_update().get(pk=obj.pk)
-            obj._history_before = {**history.snapshot(stored), **self._rows(stored)}
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        obj = form.instance
-        rows = self._rows(obj)
-        after = {**history.snapshot(obj), **rows}
-        before = getattr(obj, "_history_before", None)
-        if before is None:
-            history.record(obj, user=request.user, action=History.Action.CREATE, after=after)
-            return
-        if not _differs(before, after):
-            return
-        fields = [key for key in after if key not in rows]
-        if hasattr(obj, "version") and (self.rows_raise_version or _differs(before, after, fields)):
-            history.bump_version(obj)
-            after["version"] = obj.version
-        history.record(
-            obj, user=request.user, action=History.Action.CHANGE, before=before, after=after
-        )
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        self._record_delete(request, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for obj in queryset:
-            self._record_delete(request, obj)
-        super().delete_queryset(request, queryset)
-
-
-class RowsHistoryAdmin(ScopedAdmin):
-    """For rows that belong to a record (a party of an agreement, an attendee of a meeting):
-    a save or delete here is recorded as a change of that record's rows. `history_parent`
-    names the foreign key to the record, `history_rows` gives the record's rows as its history
-    holds them, and `rows_raise_version` says whether the record's version goes up (it does
-    when a staff edit form of the record holds these rows)."""
-
-    history_parent: str
-    history_rows: Callable[[Any], dict[str, list[str]]]
-    rows_raise_version = False
-
-    def _rows_before(self, rows: Iterable[models.Model]) -> dict[Any, tuple[Any, dict]]:
-        parents = (getattr(row, self.history_parent) for row in rows)
-        return {parent.pk: (parent, self.history_rows(parent)) for parent in parents}
-
-    def _record(self, request: HttpRequest, saved: dict[Any, tuple[Any, dict]]) -> None:
-        for parent, before in saved.values():
-            after = self.history_rows(parent)
-            if after == before:
-                continue
-            if self.rows_raise_version:
-                before = {**before, "version": parent.version}
-                history.bump_version(parent)
-                after = {**after, "version": parent.version}
-            history.record(
-                parent, user=request.user, action=History.Action.CHANGE, before=before, after=after
-            )
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        rows = [obj]
-        if change:  # a row moved to another record changes both
-            rows.append(type(obj)._base_manager.get(pk=obj.pk))
-        before = self._rows_before(rows)
-        super().save_model(request, obj, form, change)
-        self._record(request, before)
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        before = self._rows_before([obj])
-        super().delete_model(request, obj)
-        self._record(request, before)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        before = self._rows_before(queryset)
-        super().delete_queryset(request, queryset)
-        self._record(request, before)
 
 
 class StoredStatusFilter(admin.SimpleListFilter):
@@ -326,9 +225,9 @@ class ArticleInline(LockedWhenSignedInline, admin.StackedInline):
 
 
 @admin.register(Agreement)
-class AgreementAdmin(HistoryAdmin):
+class AgreementAdmin(HistoryAdminMixin, ScopedAdmin):
     history_rows = staticmethod(_agreement_rows)
-    rows_raise_version = True
+    inline_entries = False
     list_display = [
         "title",
         "kind",
@@ -354,7 +253,17 @@ class AgreementAdmin(HistoryAdmin):
         "parties__institution__short_name",
     ]
     autocomplete_fields = ["parent", "renews", "signing_event"]
-    readonly_fields = ["notice_from", "created_at", "updated_at", "version", "archived_at"]
+    # The status moves through the lifecycle services (the list's actions, or the staff page,
+    # which also asks why an agreement goes back to discussion); signing and termination
+    # happen on the staff pages; active, expiring and expired follow from the calendar.
+    readonly_fields = [
+        "status",
+        "notice_from",
+        "created_at",
+        "updated_at",
+        "version",
+        "archived_at",
+    ]
     fieldsets = [
         (None, {"fields": ["kind", "title", "subject", "status", "parent", "renews"]}),
         (_("Text"), {"fields": ["considerations", "legal_basis"]}),
@@ -367,7 +276,7 @@ class AgreementAdmin(HistoryAdmin):
         (None, {"fields": ["created_at", "updated_at", "version", "archived_at"]}),
     ]
     inlines = [PartyInline, ArticleInline]
-    actions = ["archive", "restore"]
+    actions = ["move_to_discussion", "move_to_ready", "archive", "restore"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agreement]:
         parties = Party.objects.select_related("institution").order_by("order")
@@ -377,13 +286,6 @@ class AgreementAdmin(HistoryAdmin):
             .with_current_status()
             .prefetch_related(Prefetch("parties", queryset=parties))
         )
-
-    def formfield_for_choice_field(self, db_field, request: HttpRequest, **kwargs: Any):
-        # Signing and termination happen through the lifecycle services, which check and
-        # record them; active, expiring and expired follow from the calendar.
-        if db_field.name == "status":
-            kwargs["choices"] = [(s.value, s.label) for s in Agreement.EDITABLE_STATUSES]
-        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     def has_change_permission(self, request: HttpRequest, obj: Agreement | None = None) -> bool:
         # A signed agreement is shown read-only: it is changed by an addendum, and terminated
@@ -435,6 +337,31 @@ class AgreementAdmin(HistoryAdmin):
                 done += 1
         return done
 
+    def _move(self, request: HttpRequest, queryset: QuerySet[Agreement], to_status: str) -> None:
+        def move(*, agreement: Agreement, user) -> None:
+            lifecycle.agreement_move(agreement=agreement, user=user, to_status=to_status)
+
+        if done := self._apply(request, queryset, move):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d agreement moved to %(status)s.",
+                    "%(count)d agreements moved to %(status)s.",
+                    done,
+                )
+                % {"count": done, "status": Agreement.Status(to_status).label},
+            )
+
+    @admin.action(description=_("Move the selected drafts to discussion"), permissions=["change"])
+    def move_to_discussion(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> None:
+        self._move(request, queryset, Agreement.Status.DISCUSSION)
+
+    @admin.action(
+        description=_("Move the selected agreements to ready for signing"), permissions=["change"]
+    )
+    def move_to_ready(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> None:
+        self._move(request, queryset, Agreement.Status.READY)
+
     @admin.action(description=_("Archive the selected signed agreements"), permissions=["change"])
     def archive(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> None:
         if done := self._apply(request, queryset, lifecycle.agreement_archive):
@@ -468,17 +395,6 @@ class AgreementAdmin(HistoryAdmin):
         actions = super().get_actions(request, action_location=action_location)
         actions.pop("delete_selected", None)
         return actions
-
-    def save_model(self, request: HttpRequest, obj: Agreement, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)  # also keeps the values before
-        if change and "status" in form.changed_data:
-            StatusChange.objects.create(
-                agreement=obj,
-                from_status=form.initial["status"],
-                to_status=obj.status,
-                changed_by=request.user,
-                reason=gettext("Changed in the administration"),
-            )
 
     @admin.display(description=_("current status"), ordering="current_status")
     def current_status_display(self, obj: Agreement) -> str:
@@ -518,19 +434,20 @@ class LockedWhenSignedAdmin(ScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class AgreementRowsAdmin(RowsHistoryAdmin, LockedWhenSignedAdmin):
+class AgreementRowsAdmin(HistoryAdminMixin, LockedWhenSignedAdmin):
     """Parties and articles: recorded as changes of their agreement, whose version goes up."""
 
     history_parent = "agreement"
     history_rows = staticmethod(_agreement_rows)
-    rows_raise_version = True
 
 
-class MeetingRowsAdmin(RowsHistoryAdmin):
-    """Attendees and follow-ups: recorded as changes of their meeting."""
+class MeetingRowsAdmin(HistoryAdminMixin, ScopedAdmin):
+    """Attendees and follow-ups: recorded as changes of their meeting (its version stays, as
+    on the staff page)."""
 
     history_parent = "meeting"
     history_rows = staticmethod(_meeting_rows)
+    rows_raise_version = False
 
 
 @admin.register(Party)
@@ -571,8 +488,10 @@ class FollowUpInline(admin.TabularInline):
 
 
 @admin.register(Meeting)
-class MeetingAdmin(HistoryAdmin):
+class MeetingAdmin(HistoryAdminMixin, ScopedAdmin):
     history_rows = staticmethod(_meeting_rows)
+    rows_raise_version = False
+    inline_entries = False
     list_display = [
         "date",
         "start_time",

@@ -1,135 +1,34 @@
 """Admin for institutions, the people who act for them, staff accounts' memberships, and the
 history of every record.
 
-Two things here serve the admins of the apps above as well:
-
-- `HistoryAdminMixin` writes the history (`institutions.history`) of every create, change and
-  delete made in the admin, inlines included, as the services do for the staff pages.
-- Non-superusers (staff accounts given model permissions) see only their own institutions'
-  rows: `own_institution_ids(request)` says which, None meaning everything.
+The history of every change made in any admin is written by `history_admin.HistoryAdminMixin`.
+Non-superusers (staff accounts given model permissions) see only their own institutions'
+rows: `own_institution_ids(request)` says which, None meaning everything.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db import models
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import access, history
+from . import access
+from . import services as staff_services
+from .history_admin import HistoryAdminMixin
 from .models import History, Institution, Membership, Person, Position
 
 User = get_user_model()
 Action = History.Action
-
-
-# --- history of changes made in the admin ----------------------------------------------------
-
-
-def history_state(obj: models.Model, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """What the history keeps of `obj`: its concrete fields (see `history.snapshot`) and its
-    many-to-many relations as sorted ids, without the `exclude`d fields (a password hash)."""
-    state = history.snapshot(obj)
-    for field in obj._meta.many_to_many:
-        state[field.name] = sorted(getattr(obj, field.name).values_list("pk", flat=True))
-    for name in exclude:
-        state.pop(name, None)
-    return state
-
-
-def _is_versioned(obj: models.Model) -> bool:
-    return any(field.name == "version" for field in obj._meta.concrete_fields)
-
-
-def _differs(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    ignored = {*history.IGNORED_FIELDS, "version"}
-    return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
-
-
-class HistoryAdminMixin:
-    """Record each create, change and delete made through this admin (and its inlines) in the
-    history, with the values before (read from the database) and after; a changed record with
-    a `version` gets a new one, so that a staff page opened before refuses its stale save."""
-
-    #: Fields kept out of the history (e.g. a password hash).
-    history_exclude: tuple[str, ...] = ()
-
-    def _stored_state(self, model: type[models.Model], pk: Any) -> dict[str, Any] | None:
-        stored = model._default_manager.filter(pk=pk).first() if pk is not None else None
-        return None if stored is None else history_state(stored, self.history_exclude)
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        # Kept on the object: the admin instance is shared by every request.
-        obj._history_before = self._stored_state(type(obj), obj.pk) if change else None
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        # Recorded here rather than in save_model, so that many-to-many values are saved.
-        super().save_related(request, form, formsets, change)
-        obj = form.instance
-        before = getattr(obj, "_history_before", None)
-        after = history_state(obj, self.history_exclude)
-        if before is None:
-            history.record(obj, user=request.user, action=Action.CREATE, after=after)
-            return
-        inlines_changed = any(formset.has_changed() for formset in formsets)
-        if _is_versioned(obj) and (_differs(before, after) or inlines_changed):
-            history.bump_version(obj)
-            after["version"] = obj.version
-        history.record(obj, user=request.user, action=Action.CHANGE, before=before, after=after)
-
-    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
-        model = formset.model
-        pks = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None]
-        stored = {obj.pk: obj for obj in model._default_manager.filter(pk__in=pks)}
-        before = {pk: history_state(obj) for pk, obj in stored.items()}
-        for deleted in formset.deleted_forms:
-            if deleted.instance.pk in stored:
-                # Written before the delete, while the record still has its id.
-                history.record(
-                    stored[deleted.instance.pk],
-                    user=request.user,
-                    action=Action.DELETE,
-                    before=before[deleted.instance.pk],
-                )
-        super().save_formset(request, form, formset, change)
-        for obj in formset.new_objects:
-            history.record(obj, user=request.user, action=Action.CREATE, after=history_state(obj))
-        for obj, _fields in formset.changed_objects:
-            if _is_versioned(obj):
-                history.bump_version(obj)
-            history.record(
-                obj,
-                user=request.user,
-                action=Action.CHANGE,
-                before=before.get(obj.pk, {}),
-                after=history_state(obj),
-            )
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        history.record(
-            obj,
-            user=request.user,
-            action=Action.DELETE,
-            before=history_state(obj, self.history_exclude),
-        )
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for obj in queryset:
-            history.record(
-                obj,
-                user=request.user,
-                action=Action.DELETE,
-                before=history_state(obj, self.history_exclude),
-            )
-        super().delete_queryset(request, queryset)
 
 
 # --- what non-superusers see ---------------------------------------------------------------
@@ -143,7 +42,7 @@ def own_institution_ids(request: HttpRequest) -> frozenset[int] | None:
     return access.institution_ids(request.user)
 
 
-class InstitutionScopedAdmin(HistoryAdminMixin, admin.ModelAdmin):
+class OwnInstitutionsAdmin(admin.ModelAdmin):
     """An admin whose rows belong to institutions: a non-superuser sees (and may pick in
     forms) only their own institutions' rows. `institution_path` leads from the row to the
     institution's id."""
@@ -169,6 +68,10 @@ class InstitutionScopedAdmin(HistoryAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class InstitutionScopedAdmin(HistoryAdminMixin, OwnInstitutionsAdmin):
+    """As `OwnInstitutionsAdmin`, with every change written to the history."""
+
+
 class OwnInstitutionsInline:
     """An inline whose rows belong to an institution: a non-superuser sees only their own."""
 
@@ -184,20 +87,165 @@ class OwnInstitutionsInline:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+# --- memberships: granted as on the staff pages ---------------------------------------------
+
+
+def administered_ids(request: HttpRequest) -> frozenset[int] | None:
+    """The institutions where the user may grant and take away roles, as on the staff pages:
+    None (all) for superusers, else those where the user is administrator."""
+    if access.is_superuser(request.user):
+        return None
+    return access.institution_ids(request.user, {Membership.Role.ADMIN})
+
+
+def _administers(request: HttpRequest, institution_id: int | None) -> bool:
+    ids = administered_ids(request)
+    return ids is None or (institution_id is not None and institution_id in ids)
+
+
+def _membership_problem(
+    request: HttpRequest, membership: Membership, original: Membership | None
+) -> str | None:
+    """Why the staff pages would refuse this grant (or change) of a role, if they would."""
+    refused = gettext("Only an administrator of the institution manages its staff.")
+    if original is not None and not _administers(request, original.institution_id):
+        return refused
+    if not _administers(request, membership.institution_id):
+        return refused
+    if membership.user_id is not None and not membership.user.is_active:
+        return gettext("This account is inactive. Ask a system administrator to reactivate it.")
+    if original is not None and original.role == Membership.Role.ADMIN:
+        try:
+            staff_services._ensure_another_admin(original.institution, original.user)
+        except ValidationError as error:
+            return " ".join(error.messages)
+    return None
+
+
+def _unchanged(membership: Membership, original: Membership) -> bool:
+    return (membership.user_id, membership.institution_id, membership.role) == (
+        original.user_id,
+        original.institution_id,
+        original.role,
+    )
+
+
+def membership_save(request: HttpRequest, membership: Membership) -> Membership:
+    """Grant (or change) a role through the staff services, which check and record it; a
+    changed role is the old one revoked and the new one granted, as on the staff pages."""
+    original = Membership.objects.filter(pk=membership.pk).first() if membership.pk else None
+    if original is not None:
+        if _unchanged(membership, original):
+            return original
+        membership_delete(request, original)
+    return staff_services.role_grant(
+        actor=request.user,
+        institution=membership.institution,
+        user=membership.user,
+        role=membership.role,
+    )
+
+
+def membership_delete(request: HttpRequest, membership: Membership) -> None:
+    """Take a role away through the staff services (the last administrator stays)."""
+    try:
+        staff_services.role_revoke(
+            actor=request.user,
+            institution=membership.institution,
+            user=membership.user,
+            role=membership.role,
+        )
+    except ValidationError as error:
+        raise PermissionDenied(" ".join(error.messages)) from error
+
+
+class MembershipForm(forms.ModelForm):
+    """Refuses what the staff pages would refuse: a role at an institution the user does not
+    administer, an inactive account, the last administrator's role."""
+
+    request: HttpRequest  # set by the admin that makes the form
+
+    class Meta:
+        model = Membership
+        fields = ["user", "institution", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        original = Membership.objects.filter(pk=self.instance.pk).first()
+        if self.instance.pk and self.cleaned_data.get("DELETE"):
+            if not _administers(self.request, original.institution_id):
+                raise ValidationError(
+                    gettext("Only an administrator of the institution manages its staff.")
+                )
+            return cleaned
+        if not self.has_changed() or self.errors:
+            return cleaned
+        membership = self.instance
+        for name in ("user", "institution", "role"):
+            if name in cleaned:
+                setattr(membership, name, cleaned[name])
+        if problem := _membership_problem(self.request, membership, original):
+            raise ValidationError(problem)
+        return cleaned
+
+
 class MembershipInline(OwnInstitutionsInline, admin.TabularInline):
     """Roles of staff accounts; shown on the institution (accounts) and on the user (institutions).
 
     The foreign key to the page's own object is left out of the form by Django, so the one class
-    serves both pages.
+    serves both pages. Roles are granted and taken away through the staff services
+    (`MembershipsThroughServices`), by administrators of the institution only.
     """
 
     model = Membership
+    form = MembershipForm
     fields = ["user", "institution", "role"]
     autocomplete_fields = ["user", "institution"]
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("user", "institution")
+
+    def get_formset(self, request: HttpRequest, obj=None, **kwargs: Any):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type(formset.form.__name__, (formset.form,), {"request": request})
+        return formset
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        ids = administered_ids(request)
+        if ids is not None and db_field.related_model is Institution:
+            field.queryset = field.queryset.filter(pk__in=ids)
+        return field
+
+    def _may_grant(self, request: HttpRequest, obj) -> bool:
+        if isinstance(obj, Institution):
+            return _administers(request, obj.pk)
+        return administered_ids(request) != frozenset()
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._may_grant(request, obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._may_grant(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._may_grant(request, obj) and super().has_delete_permission(request, obj)
+
+
+class MembershipsThroughServices:
+    """For the admins with a `MembershipInline`: its rows are saved through the staff services
+    (which write their history), never directly."""
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        saved = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership_delete(request, membership)
+        for membership in saved:
+            membership_save(request, membership)
 
 
 class PositionInline(OwnInstitutionsInline, admin.TabularInline):
@@ -211,7 +259,7 @@ class PositionInline(OwnInstitutionsInline, admin.TabularInline):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(InstitutionScopedAdmin):
+class InstitutionAdmin(MembershipsThroughServices, InstitutionScopedAdmin):
     list_display = ["name", "short_name", "kind", "grade", "regency", "province"]
     list_filter = ["kind", "grade", "province"]
     search_fields = ["name", "short_name", "regency", "province"]
@@ -264,7 +312,11 @@ class PositionAdmin(InstitutionScopedAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(InstitutionScopedAdmin):
+class MembershipAdmin(OwnInstitutionsAdmin):
+    """Roles, granted and taken away through the staff services (which check them and write
+    their history): only at institutions the user administers, as on the staff pages."""
+
+    form = MembershipForm
     list_display = ["user", "institution", "role"]
     list_filter = ["role", "institution__kind"]
     list_select_related = ["user", "institution"]
@@ -276,13 +328,49 @@ class MembershipAdmin(InstitutionScopedAdmin):
     ]
     autocomplete_fields = ["user", "institution"]
 
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs: Any):
+        made = super().get_form(request, obj, change, **kwargs)
+        return type(made.__name__, (made,), {"request": request})
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        ids = administered_ids(request)
+        if ids is not None and db_field.related_model is Institution:
+            field.queryset = field.queryset.filter(pk__in=ids)
+        return field
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return administered_ids(request) != frozenset() and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not _administers(request, obj.institution_id):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not _administers(request, obj.institution_id):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
+        made = membership_save(request, obj)
+        obj.pk, obj._state.adding = made.pk, False
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_delete(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        with transaction.atomic():
+            for membership in queryset.select_related("user", "institution"):
+                membership_delete(request, membership)
+
 
 # Django's own user admin, with the account's institution roles on the same page.
 admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(InstitutionScopedAdmin, BaseUserAdmin):
+class UserAdmin(MembershipsThroughServices, InstitutionScopedAdmin, BaseUserAdmin):
     """Accounts; a non-superuser sees the members of their institutions, cannot change a
     superuser's account, and cannot hand out privileges (staff, superuser, permissions)."""
 

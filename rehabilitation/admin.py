@@ -4,8 +4,9 @@ Participants and enrolments are specific personal data (UU PDP 27/2022): their q
 records offered in forms go through `rehabilitation.access` (`visible_participants`,
 `visible_enrolments`, `visible_programmes`, `admin_choices`), as everywhere else, so that a staff
 account that is not a superuser sees only its institutions' records. Every change made here is
-written to the history (`HistoryAdminMixin`). A participant with enrolments is never deleted:
-the record is archived.
+written to the history (`institutions.history_admin.HistoryAdminMixin`) in the shape the
+services write it, and the archive and restore of a participant go through the services. A
+participant with enrolments is never deleted: the record is archived.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from institutions.admin import HistoryAdminMixin
+from institutions import history_display
+from institutions.history_admin import HistoryAdminMixin
 from institutions.models import Institution
 
 from . import access
@@ -43,6 +45,7 @@ from .models import (
     Transfer,
 )
 from .services import participants as participant_services
+from .services import programmes as programme_services
 from .services.audit import record_access
 
 
@@ -57,6 +60,18 @@ class VisibleParticipantsMixin:
         if choices is not None:
             kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# The names of the values a history entry holds besides the record's own fields, wherever a
+# history is shown.
+history_display.name_rows(phases=_("phases"), scores=_("ASSIST scores"))
+# Participants and enrolments are named in a history only where the page shows them already.
+history_display.keep_private(Participant, Enrolment)
+
+
+def _programme_rows(programme: Programme) -> dict[str, list[str]]:
+    """The phases of a programme, as its history records them (see `phases_replace`)."""
+    return {"phases": programme_services.phase_summary(programme.phases.all())}
 
 
 class EnrolmentInline(VisibleParticipantsMixin, admin.TabularInline):
@@ -93,6 +108,8 @@ class TransferInline(admin.TabularInline):
 class ProgrammeAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
     """Programmes: seen by the staff of the host and partners; changed (and deleted) only by
     editors and administrators of the host, as on the staff pages."""
+
+    history_rows = staticmethod(_programme_rows)
 
     list_display = [
         "name",

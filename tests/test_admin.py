@@ -374,11 +374,12 @@ def test_the_same_institution_twice_as_party_is_a_form_error(admin_client):
     assert not Party.objects.exists()
 
 
-def test_agreement_status_offers_only_the_states_before_signing(admin_client):
-    # Signing and termination go through the lifecycle services, which check and record them.
-    response = admin_client.get(_url(Agreement, "add"))
-    choices = {value for value, _ in response.context["adminform"].form.fields["status"].choices}
-    assert choices == set(Agreement.EDITABLE_STATUSES)
+def test_agreement_status_is_read_only_in_the_admin(admin_client):
+    # The status moves through the lifecycle services (the list's actions), with their checks.
+    assert "status" not in admin_client.get(_url(Agreement, "add")).context["adminform"].form.fields
+    draft = factories.agreement(factories.institution(), factories.institution())
+    form = admin_client.get(_url(Agreement, "change", draft.pk)).context["adminform"].form
+    assert "status" not in form.fields
 
 
 def test_signed_agreement_is_read_only_in_the_admin(admin_client):
@@ -411,7 +412,7 @@ def test_parties_cannot_be_added_to_a_signed_agreement_in_the_admin(admin_client
     assert signed.parties.count() == 2
 
 
-def test_status_change_in_the_admin_is_recorded(admin_client):
+def test_status_change_in_the_admin_goes_through_the_lifecycle_service(admin_client):
     rutan, bnnk = factories.institution(), factories.institution()
     draft = factories.agreement(rutan, bnnk, articles=0)
     data = _agreement_form()
@@ -419,12 +420,21 @@ def test_status_change_in_the_admin_is_recorded(admin_client):
         {
             "title": draft.title,
             "subject": draft.subject,
-            "status": Agreement.Status.DISCUSSION,
+            "status": Agreement.Status.DISCUSSION,  # ignored: the field is read-only
             "parties-TOTAL_FORMS": "0",
         }
     )
     response = admin_client.post(_url(Agreement, "change", draft.pk), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
+    draft.refresh_from_db()
+    assert draft.status == Agreement.Status.DRAFT
+    assert not StatusChange.objects.filter(agreement=draft).exists()
+
+    response = admin_client.post(
+        _url(Agreement, "changelist"),
+        {"action": "move_to_discussion", "_selected_action": [draft.pk]},
+    )
+    assert response.status_code == 302
     change = StatusChange.objects.get(agreement=draft)
     assert (change.from_status, change.to_status) == ("draft", "discussion")
     assert change.changed_by.username == "admin"

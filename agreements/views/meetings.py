@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from institutions import access
+from institutions.history_display import history_for
 
 from .. import ical, selectors
 from ..forms.meetings import AttendeeForm, FollowUpForm, MeetingEditForm, MeetingForm
@@ -87,7 +88,7 @@ def _render_detail(
         "follow_ups": follow_ups,
         "decisions": _decision_lines(meeting),
         "today": timezone.localdate(),
-        "history": selectors.history_for(meeting, known=[meeting.agreement, meeting.host]),
+        "history": history_for(meeting, known=[meeting.agreement, meeting.host]),
     }
     if may_edit:
         context["attendee_form"] = attendee_form or AttendeeForm(meeting=meeting)

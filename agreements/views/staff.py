@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from institutions import access
+from institutions.history_display import history_for
 
 from .. import selectors
 from ..forms.agreements import (
@@ -129,7 +130,7 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 Status(target) for target in lifecycle.MANUAL_MOVES.get(agreement.status, ())
             ],
             "status_changes": status_changes,
-            "history": selectors.history_for(
+            "history": history_for(
                 agreement, known=[agreement.parent, agreement.renews, agreement.signing_event]
             ),
             "addenda": agreement.addenda.order_by("created_at"),

@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import models, transaction
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from institutions import history
-from institutions.models import History, Institution
+from institutions.models import History
 
 from .. import access
 from ..models import (
@@ -43,7 +39,6 @@ from ..models import (
     EnrolmentEvent,
     EnrolmentPhase,
     Participant,
-    Phase,
     Programme,
 )
 from ..selectors import (
@@ -434,110 +429,3 @@ def enrolment_move(
         reason=reason,
         version=version,
     )
-
-
-# --- reading the history -------------------------------------------------------------------
-
-#: How many entries a record's page shows, newest first.
-HISTORY_LIMIT = 100
-
-#: Names of the values a history entry holds besides the record's own fields.
-_EXTRA_LABELS = {
-    "partners": gettext_lazy("partner institutions"),
-    "phases": gettext_lazy("phases"),
-    "scores": gettext_lazy("ASSIST scores"),
-}
-
-
-#: Records whose ids in a history entry are shown by their names (one query per kind).
-_NAMED_REFERENCES = (Institution, Phase, get_user_model())
-
-
-def _referenced_model(model, key: str):
-    """The kind of record a value of an entry points at, if it is shown by name."""
-    if model is Programme and key == "partners":
-        return Institution
-    try:
-        field = model._meta.get_field(key[:-3]) if key.endswith("_id") else None
-    except FieldDoesNotExist:  # an entry may hold a field removed since
-        return None
-    related = getattr(field, "related_model", None)
-    return related if related in _NAMED_REFERENCES else None
-
-
-def _shown(field, value, names: Mapping[int, str] | None = None) -> str:
-    if value is None or value == "" or value == [] or value == {}:
-        return "—"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if names is not None:
-        items = value if isinstance(value, list) else [value]
-        return ", ".join(names.get(item, f"#{item}") for item in items)
-    if field is not None and getattr(field, "choices", None):
-        return str(dict(field.flatchoices).get(value, value))
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{key}: {item}" for key, item in value.items())
-    return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryChange:
-    """One value of a history entry, named and shown for a page."""
-
-    label: str
-    before: str
-    after: str
-
-
-def _values(pair) -> list:
-    found = []
-    for value in pair:
-        found.extend(value if isinstance(value, list) else [value])
-    return [value for value in found if isinstance(value, int) and not isinstance(value, bool)]
-
-
-def described_history(entries: QuerySet[History], limit: int = HISTORY_LIMIT) -> list[History]:
-    """The newest `limit` entries, each with `record_kind` (the kind of record, e.g. "phase")
-    and `described_changes`: its values named by their fields' verbose names, choices shown by
-    their labels, institutions, phases and users by their names (one query for each of these
-    kinds that occurs)."""
-    described = list(entries[:limit])
-    wanted: dict[type[models.Model], set[int]] = {}
-    for entry in described:
-        model = entry.content_type.model_class()
-        for key, pair in entry.changes.items() if model else ():
-            if (related := _referenced_model(model, key)) and isinstance(pair, list):
-                wanted.setdefault(related, set()).update(_values(pair))
-    names = {
-        related: {obj.pk: str(obj) for obj in related._default_manager.filter(pk__in=ids)}
-        for related, ids in wanted.items()
-        if ids
-    }
-    for entry in described:
-        model = entry.content_type.model_class()
-        entry.record_kind = model._meta.verbose_name if model else entry.content_type.model
-        fields = {field.attname: field for field in model._meta.concrete_fields} if model else {}
-        rows = []
-        for key, pair in entry.changes.items():
-            if key == "version" or not isinstance(pair, list) or len(pair) != 2:
-                continue
-            field = fields.get(key)
-            if field is not None:
-                label = str(field.verbose_name)
-            elif key in _EXTRA_LABELS:
-                label = str(_EXTRA_LABELS[key])
-            else:
-                label = key
-            related = _referenced_model(model, key) if model else None
-            shown = names.get(related, {}) if related else None
-            before, after = _shown(field, pair[0], shown), _shown(field, pair[1], shown)
-            # A new record's empty values, or a deleted one's, say nothing.
-            if (entry.action == Action.CREATE and after == "—") or (
-                entry.action == Action.DELETE and before == "—"
-            ):
-                continue
-            rows.append(HistoryChange(label, before, after))
-        entry.described_changes = rows
-    return described

@@ -43,7 +43,7 @@ def _programme_state(programme: Programme) -> dict:
     }
 
 
-def _phase_summary(phases: Iterable[Phase]) -> list[str]:
+def phase_summary(phases: Iterable[Phase]) -> list[str]:
     """The phases in a programme's history entry: "order. name (planned weeks)"."""
     return [
         f"{phase.order}. {phase.name} ({phase.planned_weeks})"
@@ -225,7 +225,7 @@ def phases_replace(
     rows = _clean_phase_rows(phases)
     existing = {phase.pk: phase for phase in programme.phases.all()}
     before = {pk: history.snapshot(phase) for pk, phase in existing.items()}
-    programme_before = {**history.snapshot(programme), "phases": _phase_summary(existing.values())}
+    programme_before = {**history.snapshot(programme), "phases": phase_summary(existing.values())}
     kept = [row["id"] for row in rows if row["id"]]
     if len(set(kept)) != len(kept) or not set(kept) <= existing.keys():
         raise ValidationError(_("Those phases do not belong to this programme."), code="phase")
@@ -263,6 +263,6 @@ def phases_replace(
         else:
             phase.save()
             history.record_create(phase, user=user)
-    programme_after = {**history.snapshot(programme), "phases": _phase_summary(result)}
+    programme_after = {**history.snapshot(programme), "phases": phase_summary(result)}
     record_change(programme, user=user, before=programme_before, after=programme_after)
     return result

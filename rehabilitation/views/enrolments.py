@@ -29,6 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions.access import staff_required
+from institutions.history_display import history_rows
 
 from .. import access, assist, selectors
 from ..forms.enrolment import (
@@ -45,7 +46,6 @@ from ..models import AccessLog, Enrolment, EnrolmentPhase, Phase, Screening
 from ..services import enrolment as enrolment_services
 from ..services import screening as screening_services
 from ..services.audit import record_access, record_bulk_access
-from ..services.enrolment import described_history
 from ..services.sessions import load_enrolment_section
 from .participants import PAGE_SIZE
 
@@ -288,7 +288,7 @@ def enrolment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "moves": moves,
             "actions": _actions(enrolment, moves),
             "sessions_section": sessions_section(enrolment),
-            "history": described_history(selectors.enrolment_history(enrolment)),
+            "history": history_rows(selectors.enrolment_history(enrolment)),
         },
     )
 

@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from institutions.access import staff_required
+from institutions.history_display import history_rows
 
 from .. import access, assist, selectors
 from ..forms.enrolment import (
@@ -43,7 +44,6 @@ from ..models import (
 )
 from ..services import participants as services
 from ..services.audit import record_access, record_bulk_access
-from ..services.enrolment import described_history
 
 PAGE_SIZE = 50
 
@@ -196,7 +196,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and screenable_programmes(user, participant).exists(),
             "may_archive": may_archive,
             "archive_form": ArchiveForm(version=participant.version) if may_archive else None,
-            "history": described_history(selectors.participant_history(participant)),
+            "history": history_rows(selectors.participant_history(participant)),
         },
     )
 

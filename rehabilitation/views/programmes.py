@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions.access import staff_required
+from institutions.history_display import history_rows
 from institutions.models import Institution
 
 from .. import access, selectors
@@ -37,7 +38,6 @@ from ..models import AccessLog, Enrolment, Programme
 from ..services import programmes as services
 from ..services.audit import record_bulk_access
 from ..services.common import AGREEMENT_IN_FORCE
-from ..services.enrolment import described_history
 
 Status = Enrolment.Status
 
@@ -170,7 +170,10 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "enrolments": enrolments,
             "may_see_participants": may_see_participants,
             "may_manage": may_manage,
-            "history": described_history(selectors.programme_history(programme)),
+            "history": history_rows(
+                selectors.programme_history(programme),
+                known=[programme, programme.host, programme.agreement, programme.launch_event],
+            ),
         },
     )
 

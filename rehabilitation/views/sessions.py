@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions.access import staff_required
+from institutions.history_display import history_rows
 
 from .. import access
 from ..forms.sessions import (
@@ -30,7 +31,6 @@ from ..forms.sessions import (
 from ..models import AccessLog, Enrolment, Session
 from ..services import sessions as services
 from ..services.audit import record_access, record_bulk_access
-from ..services.enrolment import described_history
 
 
 @never_cache
@@ -120,7 +120,10 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "programme": session.programme,
             "form": form,
             "summary": services.AttendanceSummary.of(marks.values()),
-            "history": described_history(services.session_history(session)),
+            "history": history_rows(
+                services.session_history(session),
+                known=[session, session.programme],
+            ),
         },
     )
 

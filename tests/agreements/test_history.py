@@ -18,11 +18,10 @@ from django.urls import reverse
 from django.utils import translation
 from pypdf import PdfWriter
 
-from agreements import selectors
 from agreements.models import Agreement, Article, Attendee, FollowUp, Meeting, Party
 from agreements.services import documents, lifecycle
 from agreements.services import meetings as meeting_services
-from institutions import history
+from institutions import history, history_display
 from institutions.models import History, Institution, Membership
 from tests import factories
 
@@ -429,7 +428,7 @@ def test_meeting_page_shows_the_meeting_history(world):
 
 def test_history_rows_name_fields_and_values_as_people_read_them(world):
     agreement = make_signed(world)
-    rows = selectors.history_for(agreement)
+    rows = history_display.history_for(agreement)
     signing = rows[0]
     shown = {change.label: (change.before, change.after) for change in signing.changes}
     assert shown["Status"] == ("Ready for signing", "Signed")

@@ -14,7 +14,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import translation
+from django.utils.formats import date_format
 
+from institutions import history_display
 from institutions import services as staff_services
 from institutions.models import History, Membership
 from rehabilitation import selectors
@@ -434,16 +436,16 @@ def test_the_session_page_shows_the_history_of_the_session_and_its_marks(english
 def test_history_labels_fields_and_choices_in_the_users_language(world):
     enrolment = enrolled(world, screened(world, world["held"]))
     with translation.override("en"):
-        [entry] = enrolment_services.described_history(
+        [entry] = history_display.history_rows(
             selectors.history_where(selectors.entries_of(Enrolment, [str(enrolment.pk)])).filter(
                 action=Action.CHANGE, changes__status__1=Status.ENROLLED
             )
         )
-        labels = {change.label: (change.before, change.after) for change in entry.described_changes}
-        assert labels["status"] == ("Assessed", "Enrolled")
-        assert labels["enrolled on"] == ("—", day(2).isoformat())
-        assert "version" not in labels
-        assert entry.record_kind == "enrolment"
+        labels = {change.label: (change.before, change.after) for change in entry.changes}
+        assert labels["Status"] == ("Assessed", "Enrolled")
+        assert labels["Enrolled on"] == ("", date_format(day(2), "j F Y"))
+        assert "Version" not in labels
+        assert entry.content_type.model == "enrolment"
 
 
 # --- archiving instead of deleting ---------------------------------------------------------

@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from .. import selectors
+from ..document import agreement_pdf_filename, render_agreement_pdf
 from ..models import Agreement, IssuedDocument, Party, SignedScan
-from ..pdf import agreement_pdf_filename, render_agreement_pdf
 from ..services import issuing
 from ..services.documents import scan_download_filename
 

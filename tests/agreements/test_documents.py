@@ -18,8 +18,8 @@ from django.utils import translation
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
+from agreements.document import render_agreement_pdf
 from agreements.models import Agreement, SignedScan
-from agreements.pdf import render_agreement_pdf
 from agreements.services import documents
 from institutions.models import Membership
 from tests import factories

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader, PdfWriter
 
-from agreements import pdf
+from agreements.document.content import verification_url
 from agreements.models import Agreement, IssuedDocument
 from agreements.services import documents, issuing
 from institutions.models import Membership
@@ -188,7 +188,7 @@ def test_verification_page_shows_the_agreement_status_and_hash(client, world):
     code = document.verification_code
     # The address printed under the QR code of the PDF is this page's.
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(download.content)).pages)
-    assert "".join(pdf.verification_url(code).split()) in "".join(text.split())
+    assert "".join(verification_url(code).split()) in "".join(text.split())
 
     response = client.get(verify_url(code))
 

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from pypdf import PdfReader
 
-from agreements.pdf import render_agreement_pdf
+from agreements.document import render_agreement_pdf
 from institutions.models import LOGO_MAX_BYTES, validate_logo
 from tests import factories
 

@@ -659,9 +659,24 @@ def _issued_path(instance: IssuedDocument, filename: str) -> str:
     return f"issued/{instance.agreement_id}/{uuid.uuid4().hex}.pdf"
 
 
+#: The characters of a verification code: Crockford's base32, without the look-alikes I, L, O
+#: (and U), so a code typed from a printout cannot be misread.
+VERIFICATION_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+VERIFICATION_CODE_LENGTH = 16
+#: What a reader may type for a character of the alphabet: the look-alikes, as Crockford says.
+_LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
 def _verification_code() -> str:
-    # Short enough to type from a printout, long enough not to be guessed.
-    return secrets.token_urlsafe(12)
+    # Short enough to type from a printout, long enough not to be guessed (80 bits).
+    return "".join(secrets.choice(VERIFICATION_ALPHABET) for _ in range(VERIFICATION_CODE_LENGTH))
+
+
+def normalise_verification_code(code: str) -> str:
+    """`code` as issued, typed in any case, with O for 0, I or L for 1, and spaces or hyphens
+    between groups. Codes issued before this alphabet (mixed case, `-` and `_`) are looked up
+    exactly, as they were printed."""
+    return "".join(code.split()).replace("-", "").upper().translate(_LOOK_ALIKES)
 
 
 class IssuedDocument(models.Model):

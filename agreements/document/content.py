@@ -178,14 +178,14 @@ def _one_line(text: str) -> str:
 
 
 def _party_block(party: Party) -> _PartyBlock:
-    signatory = party.signatory
+    # The `printed_*` values: frozen at signing, so a signed document never follows a rename.
     return _PartyBlock(
         label=party.label,
         number=party.number or BLANK,
-        institution_name=party.institution.name,
-        institution_address=_one_line(party.institution.address) or BLANK,
-        signatory_name=signatory.full_name if signatory else BLANK,
-        signatory_nip=signatory.nip if signatory else "",
+        institution_name=party.printed_institution_name,
+        institution_address=_one_line(party.printed_institution_address) or BLANK,
+        signatory_name=party.printed_signatory_name or BLANK,
+        signatory_nip=party.printed_signatory_nip,
         signatory_position=party.signatory_position or BLANK,
         logo_uri=logo_data_uri(party.institution),
     )

@@ -35,7 +35,7 @@ def agreement_data(
     """The agreement as plain data, for the JSON attachment: what the document says, in fields.
 
     Only what the printed document shows (plus identifiers and links): no meeting, programme
-    or participant data ever goes into a public file.
+    or participant data ever goes into a public file. Parties as frozen at signing.
     """
     return {
         "format": DATA_FORMAT,
@@ -67,19 +67,19 @@ def agreement_data(
                 "order": party.order,
                 "label": party.label,
                 "institution": {
-                    "name": party.institution.name,
-                    "short_name": party.institution.short_name,
-                    "kind": party.institution.kind,
-                    "address": party.institution.address,
+                    "name": party.printed_institution_name,
+                    "short_name": party.printed_institution_short_name,
+                    "kind": party.printed_institution_kind,
+                    "address": party.printed_institution_address,
                 },
                 "number": party.number,
                 "signatory": (
                     {
-                        "name": party.signatory.full_name,
-                        "nip": party.signatory.nip,
+                        "name": party.printed_signatory_name,
+                        "nip": party.printed_signatory_nip,
                         "position": party.signatory_position,
                     }
-                    if party.signatory
+                    if party.has_signatory
                     else None
                 ),
             }

@@ -36,9 +36,30 @@ from django.utils.translation import gettext as _
 
 from .. import document as official_document
 from ..document import signing
-from ..models import Agreement, IssuedDocument, private_storage
+from ..models import Agreement, IssuedDocument, Party, private_storage
 
 logger = logging.getLogger(__name__)
+
+
+def freeze_parties(*, agreement: Agreement) -> None:
+    """Snapshot what the document states about each party (institution name, short name,
+    kind and address; signatory's name and NIP) from the live rows, for those not yet frozen.
+
+    Called at signing, inside its transaction, and again before issuing, for an agreement
+    signed by another path (the admin, old data) whose parties were never frozen. From then on
+    the public page, the verification page and the PDF print the snapshot.
+    """
+    parties = list(
+        Party.objects.select_related("institution", "signatory").filter(
+            agreement_id=agreement.pk, frozen_at__isnull=True
+        )
+    )
+    if not parties:
+        return
+    now = timezone.now()
+    for party in parties:
+        party.freeze(now)
+    Party.objects.bulk_update(parties, Party.FROZEN_FIELDS)
 
 
 def _render(agreement: Agreement, issue: official_document.IssueInfo) -> tuple[bytes, bool]:
@@ -83,6 +104,9 @@ def issue_document(*, agreement: Agreement) -> IssuedDocument:
             code="not_signed",
             params={"status": agreement.get_status_display()},
         )
+    # The document states what the parties were at signing; one signed by another path than
+    # the signing event is frozen now, before its only rendering.
+    freeze_parties(agreement=agreement)
     document = IssuedDocument(agreement=agreement, issued_at=timezone.now())
     issue = official_document.IssueInfo(
         verification_code=document.verification_code, issued_at=document.issued_at

@@ -331,6 +331,28 @@ class Party(models.Model):
         blank=True,
         help_text=_("The position held when signing."),
     )
+    # What the signed document states about the party, frozen at signing (see `freeze`): a
+    # later rename of the institution or the signatory changes nothing the public record,
+    # the verification page or the issued PDF print.
+    frozen_at = models.DateTimeField(_("frozen at"), null=True, blank=True, editable=False)
+    frozen_institution_name = models.CharField(
+        _("institution's name at signing"), max_length=200, blank=True, editable=False
+    )
+    frozen_institution_short_name = models.CharField(
+        _("institution's short name at signing"), max_length=60, blank=True, editable=False
+    )
+    frozen_institution_kind = models.CharField(
+        _("institution's kind at signing"), max_length=10, blank=True, editable=False
+    )
+    frozen_institution_address = models.TextField(
+        _("institution's address at signing"), blank=True, editable=False
+    )
+    frozen_signatory_name = models.CharField(
+        _("signatory's name at signing"), max_length=200, blank=True, editable=False
+    )
+    frozen_signatory_nip = models.CharField(
+        _("signatory's NIP at signing"), max_length=18, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("party")
@@ -356,6 +378,76 @@ class Party(models.Model):
     def label(self) -> str:
         """PIHAK PERTAMA, PIHAK KEDUA, …"""
         return pihak_label(self.order)
+
+    def freeze(self, when: datetime.datetime | None = None) -> None:
+        """Copy what the document states about the party from the live institution and
+        signatory (not saved here). Done at signing; the copy is what is printed afterwards."""
+        institution, signatory = self.institution, self.signatory
+        self.frozen_at = when or timezone.now()
+        self.frozen_institution_name = institution.name
+        self.frozen_institution_short_name = institution.short_name
+        self.frozen_institution_kind = institution.kind
+        self.frozen_institution_address = institution.address
+        self.frozen_signatory_name = signatory.full_name if signatory else ""
+        self.frozen_signatory_nip = (signatory.nip or "") if signatory else ""
+
+    #: The fields `freeze` writes.
+    FROZEN_FIELDS = (
+        "frozen_at",
+        "frozen_institution_name",
+        "frozen_institution_short_name",
+        "frozen_institution_kind",
+        "frozen_institution_address",
+        "frozen_signatory_name",
+        "frozen_signatory_nip",
+    )
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_at is not None
+
+    @property
+    def printed_institution_name(self) -> str:
+        """The institution's name as the document states it: frozen once signed, else live."""
+        return self.frozen_institution_name if self.is_frozen else self.institution.name
+
+    @property
+    def printed_institution_short_name(self) -> str:
+        if self.is_frozen:
+            return self.frozen_institution_short_name
+        return self.institution.short_name
+
+    @property
+    def printed_institution_display_name(self) -> str:
+        """The short name if there is one, else the full name, as the document states them."""
+        return self.printed_institution_short_name or self.printed_institution_name
+
+    @property
+    def printed_institution_kind(self) -> str:
+        return self.frozen_institution_kind if self.is_frozen else self.institution.kind
+
+    @property
+    def printed_institution_address(self) -> str:
+        if self.is_frozen:
+            return self.frozen_institution_address
+        return self.institution.address
+
+    @property
+    def has_signatory(self) -> bool:
+        return bool(self.frozen_signatory_name) if self.is_frozen else self.signatory_id is not None
+
+    @property
+    def printed_signatory_name(self) -> str:
+        """The signatory's name as the document states it ("" without one)."""
+        if self.is_frozen:
+            return self.frozen_signatory_name
+        return self.signatory.full_name if self.signatory else ""
+
+    @property
+    def printed_signatory_nip(self) -> str:
+        if self.is_frozen:
+            return self.frozen_signatory_nip
+        return (self.signatory.nip or "") if self.signatory else ""
 
 
 class Article(models.Model):
@@ -659,9 +751,24 @@ def _issued_path(instance: IssuedDocument, filename: str) -> str:
     return f"issued/{instance.agreement_id}/{uuid.uuid4().hex}.pdf"
 
 
+#: The characters of a verification code: Crockford's base32, without the look-alikes I, L, O
+#: (and U), so a code typed from a printout cannot be misread.
+VERIFICATION_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+VERIFICATION_CODE_LENGTH = 16
+#: What a reader may type for a character of the alphabet: the look-alikes, as Crockford says.
+_LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
 def _verification_code() -> str:
-    # Short enough to type from a printout, long enough not to be guessed.
-    return secrets.token_urlsafe(12)
+    # Short enough to type from a printout, long enough not to be guessed (80 bits).
+    return "".join(secrets.choice(VERIFICATION_ALPHABET) for _ in range(VERIFICATION_CODE_LENGTH))
+
+
+def normalise_verification_code(code: str) -> str:
+    """`code` as issued, typed in any case, with O for 0, I or L for 1, and spaces or hyphens
+    between groups. Codes issued before this alphabet (mixed case, `-` and `_`) are looked up
+    exactly, as they were printed."""
+    return "".join(code.split()).replace("-", "").upper().translate(_LOOK_ALIKES)
 
 
 class IssuedDocument(models.Model):

@@ -1,7 +1,8 @@
 """Settings, read once from the environment (and an optional `.env` file) with django-environ.
 
 Every variable is documented in `.env.example`. A malformed value stops start-up with an error
-that names the variable; with DEBUG off, a missing or placeholder SECRET_KEY does too.
+that names the variable; with DEBUG off, a missing or placeholder SECRET_KEY, or a missing
+SITE_URL, does too.
 """
 
 import datetime
@@ -275,8 +276,25 @@ SIGNED_SCAN_MAX_MB: int = _read("SIGNED_SCAN_MAX_MB", env.int, 20)
 #: Optional PAdES signing of issued PDFs: a PKCS#12 file (key and chain) and its password.
 PDF_SIGNING_PKCS12: str = _read("PDF_SIGNING_PKCS12", env.str, "")
 PDF_SIGNING_PASSWORD: str = _read("PDF_SIGNING_PASSWORD", env.str, "")
-#: The site's address as users reach it, for links in e-mails and calendar entries.
-SITE_URL: str = _read("SITE_URL", env.str, "http://127.0.0.1:8000").rstrip("/")
+#: The site's address as users reach it, for links in e-mails and calendar entries, and for the
+#: verification link and QR code of issued PDFs. A PDF is issued once, so with DEBUG off the
+#: address is never guessed; with DEBUG on it defaults to the development server's PORT.
+if DEBUG:
+    SITE_URL: str = _read("SITE_URL", env.str, f"http://127.0.0.1:{_read('PORT', env.int, 8000)}")
+else:
+    SITE_URL = _read("SITE_URL", env.str, "")
+    if not SITE_URL.strip():
+        raise ImproperlyConfigured(
+            "SITE_URL is not set. With DEBUG off, set SITE_URL in the environment or in .env "
+            "to the address users reach the site at, e.g. https://pks.example.go.id: it is "
+            "printed in the verification link and QR code of every issued PDF."
+        )
+SITE_URL = SITE_URL.strip().rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"Environment variable SITE_URL is malformed: an http:// or https:// address, not "
+        f"{SITE_URL!r}"
+    )
 
 # Outgoing e-mail from one URL: smtp://user:password@host:587/?tls=True, or consolemail://
 _email = _read("EMAIL_URL", env.email_url, "consolemail://" if DEBUG else "smtp://localhost:25")

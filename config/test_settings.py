@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-never-used-in-production")
+os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000")
 
 from .settings import *  # noqa: F403
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+import warnings
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,6 +16,9 @@ from PIL import Image
 
 #: The largest logo accepted: it is embedded in every PDF of the institution's agreements.
 LOGO_MAX_BYTES = 1024 * 1024
+#: The widest and tallest logo accepted, in pixels: a few bytes of PNG can declare billions of
+#: pixels, and every PDF of the institution's agreements would decode them.
+LOGO_MAX_SIDE = 4000
 
 
 def _logo_path(instance: Institution, filename: str) -> str:
@@ -23,17 +27,38 @@ def _logo_path(instance: Institution, filename: str) -> str:
     return f"logos/{uuid.uuid4().hex}.{extension}"
 
 
+def _too_many_pixels() -> ValidationError:
+    return ValidationError(
+        _(
+            "The logo has too many pixels: at most %(max)s × %(max)s are accepted. Upload a "
+            "smaller image."
+        ),
+        code="too_many_pixels",
+        params={"max": LOGO_MAX_SIDE},
+    )
+
+
 def validate_logo(file) -> None:
-    """A logo must be a real PNG or JPEG image (by content), of a sensible size."""
+    """A logo must be a real PNG or JPEG image (by content), of a sensible size in bytes and in
+    pixels. The pixels are read from the header, before anything is decoded."""
     if file.size > LOGO_MAX_BYTES:
         raise ValidationError(_("The logo is larger than 1 MB."), code="too_large")
     file.seek(0)
     try:
-        with Image.open(file) as image:
-            image.verify()
-            if image.format not in ("PNG", "JPEG"):
-                raise ValidationError(_("The logo must be a PNG or JPEG image."), code="format")
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            # Pillow warns of (and above twice its limit refuses) a "decompression bomb" when
+            # it opens one: both are a logo with too many pixels.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                width, height = image.size
+                if width > LOGO_MAX_SIDE or height > LOGO_MAX_SIDE:
+                    raise _too_many_pixels()
+                image.verify()
+                if image.format not in ("PNG", "JPEG"):
+                    raise ValidationError(_("The logo must be a PNG or JPEG image."), code="format")
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise _too_many_pixels() from exc
+    except (OSError, SyntaxError) as exc:
         raise ValidationError(_("The logo is not a readable image."), code="damaged") from exc
     finally:
         file.seek(0)

@@ -20,6 +20,8 @@ CONFIG_VARIABLES = {
     "DEBUG",
     "SECRET_KEY",
     "ALLOWED_HOSTS",
+    "SITE_URL",
+    "PORT",
     "DATABASE_URL",
     "STATIC_ROOT",
     "SECURE_SSL_REDIRECT",
@@ -42,6 +44,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         DEBUG="off",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="pks.example.go.id",
+        SITE_URL="https://pks.example.go.id",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         STATIC_ROOT=str(tmp_path / "static"),
     )
@@ -140,3 +143,19 @@ def test_whitenoise_serves_collected_files_with_a_long_cache(collected, settings
         plain = client.get("/static/css/site.css")
         assert plain.status_code == 200
         assert "immutable" not in plain["Cache-Control"]
+
+
+def test_a_production_server_without_site_url_does_not_start(tmp_path):
+    env = production_env(tmp_path)
+    del env["SITE_URL"]
+    result = manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SITE_URL is not set" in result.stderr
+
+
+def test_the_ci_deploy_check_sets_site_url():
+    # The deploy check of the CI script runs with production settings, which need SITE_URL.
+    script = (ROOT / ".ci" / "run").read_text()
+    deploy = script[script.index("Deployment checks") :]
+    deploy = deploy[: deploy.index("check --deploy")]
+    assert "SITE_URL=https://" in deploy

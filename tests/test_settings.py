@@ -13,10 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "SITE_URL", "PORT"}
+    }
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", "import config.settings as s; print(s.DEBUG, s.TIME_ZONE)"],
+        [
+            sys.executable,
+            "-c",
+            "import config.settings as s; print(s.DEBUG, s.TIME_ZONE, s.SITE_URL)",
+        ],
         cwd=ROOT,
         env=clean,
         capture_output=True,
@@ -27,13 +33,17 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_missing_secret_key_with_debug_off_is_an_error_that_says_what_to_set():
-    result = load_settings(DEBUG="off")
+    result = load_settings(DEBUG="off", SITE_URL="https://pks.example.go.id")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
 
 def test_placeholder_secret_key_with_debug_off_is_refused():
-    result = load_settings(DEBUG="off", SECRET_KEY="django-insecure-development-only-key")
+    result = load_settings(
+        DEBUG="off",
+        SECRET_KEY="django-insecure-development-only-key",
+        SITE_URL="https://pks.example.go.id",
+    )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
@@ -41,7 +51,41 @@ def test_placeholder_secret_key_with_debug_off_is_refused():
 def test_debug_on_runs_without_a_key():
     result = load_settings(DEBUG="on")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "Asia/Jakarta"]
+    assert result.stdout.split() == ["True", "Asia/Jakarta", "http://127.0.0.1:8000"]
+
+
+def test_missing_site_url_with_debug_off_is_an_error_that_names_it():
+    # The verification link and QR code of an issued PDF are printed once, for ever.
+    result = load_settings(DEBUG="off", SECRET_KEY="x" * 50, ALLOWED_HOSTS="pks.example.go.id")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SITE_URL is not set" in result.stderr
+
+
+def test_an_empty_site_url_with_debug_off_is_refused_too():
+    result = load_settings(DEBUG="off", SECRET_KEY="x" * 50, SITE_URL="  ")
+    assert result.returncode != 0
+    assert "SITE_URL is not set" in result.stderr
+
+
+def test_a_site_url_that_is_not_an_address_is_named():
+    result = load_settings(DEBUG="on", SITE_URL="pks.example.go.id")
+    assert result.returncode != 0
+    assert "SITE_URL is malformed" in result.stderr
+
+
+def test_with_debug_on_the_site_url_follows_the_port():
+    result = load_settings(DEBUG="on", PORT="8123")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "http://127.0.0.1:8123"
+
+
+def test_a_given_site_url_is_used_without_its_trailing_slash():
+    result = load_settings(
+        DEBUG="off", SECRET_KEY="x" * 50, SITE_URL="https://pks.example.go.id/", PORT="8123"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "https://pks.example.go.id"
 
 
 @pytest.mark.parametrize(
@@ -55,14 +99,24 @@ def test_malformed_variable_is_named(name, value):
 
 
 def test_production_settings_load_with_a_key():
-    result = load_settings(DEBUG="off", SECRET_KEY="x" * 50, ALLOWED_HOSTS="pks.example.go.id")
+    result = load_settings(
+        DEBUG="off",
+        SECRET_KEY="x" * 50,
+        ALLOWED_HOSTS="pks.example.go.id",
+        SITE_URL="https://pks.example.go.id",
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "Asia/Jakarta"]
+    assert result.stdout.split() == ["False", "Asia/Jakarta", "https://pks.example.go.id"]
 
 
 # --- Security settings, read in a fresh interpreter as a server would -----------------------------
 
-PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "pks.example.go.id"}
+PRODUCTION = {
+    "DEBUG": "off",
+    "SECRET_KEY": "k" * 50,
+    "ALLOWED_HOSTS": "pks.example.go.id",
+    "SITE_URL": "https://pks.example.go.id",
+}
 SECURITY_NAMES = [
     "PASSWORD_HASHERS",
     "AUTH_PASSWORD_VALIDATORS",
@@ -104,7 +158,7 @@ def read_settings(**env: str) -> dict:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", *_SETTINGS_VARIABLES}
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", *_SETTINGS_VARIABLES}
     }
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings")
     script = (

@@ -12,12 +12,13 @@ from django.utils.translation import gettext_lazy as _
 def _help_text() -> str:
     return gettext(
         "The signed agreement, scanned as one PDF file of at most %(max)s MB, not "
-        "password-protected."
+        "password-protected, without scripts, links or attached files."
     ) % {"max": settings.SIGNED_SCAN_MAX_MB}
 
 
 class SignedScanForm(forms.Form):
-    """One file; whether it is a complete, readable PDF is decided by `scan_upload`."""
+    """One file; whether it is a complete, readable PDF without active content is decided by
+    `scan_upload`."""
 
     file = forms.FileField(
         label=_("Signed scan (PDF)"),

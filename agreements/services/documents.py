@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from institutions import history
 from institutions.models import History
@@ -47,6 +48,50 @@ CHUNK_SIZE = 64 * 1024
 #: Uploads up to this size are checked in memory, larger ones in a temporary file.
 SPOOL_IN_MEMORY = 4 * 1024 * 1024
 _FILENAME_SLUG_MAX = 60
+#: The most PDF objects the active-content check visits; a scan has a few per page, so a file
+#: with more is refused rather than walked for ever.
+MAX_OBJECTS_CHECKED = 200_000
+
+#: Keys whose mere presence in any dictionary means the file can run or fetch something:
+#: scripts, actions on opening or on events, embedded files, rich media, XML forms.
+_ACTIVE_KEYS = frozenset(
+    {
+        "/JavaScript",
+        "/JS",
+        "/OpenAction",
+        "/AA",
+        "/EmbeddedFiles",
+        "/EmbeddedFile",
+        "/XFA",
+        "/RichMedia",
+        "/RichMediaContent",
+        "/Launch",
+        "/EF",
+    }
+)
+#: Action types (`/S`) that run, submit, import, open another file or go to an address.
+_ACTIVE_ACTIONS = frozenset(
+    {
+        "/JavaScript",
+        "/Launch",
+        "/SubmitForm",
+        "/ImportData",
+        "/GoToR",
+        "/GoToE",
+        "/URI",
+        "/RichMediaExecute",
+        "/Rendition",
+        "/Movie",
+        "/Sound",
+        "/GoTo3DView",
+    }
+)
+#: Annotation types that carry a file or media, or play something.
+_ACTIVE_ANNOTATIONS = frozenset(
+    {"/FileAttachment", "/RichMedia", "/Screen", "/Movie", "/Sound", "/3D"}
+)
+#: Dictionary types that are in themselves embedded content.
+_ACTIVE_TYPES = frozenset({"/EmbeddedFile", "/Filespec", "/RichMediaSettings"})
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -152,13 +197,82 @@ def _is_damage(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.ERROR or record.name.startswith("pypdf.filters")
 
 
+def _active_content() -> ValidationError:
+    return ValidationError(
+        _(
+            "The PDF contains active content (scripts, actions, links to other files or "
+            "addresses, embedded files or media), which is not accepted in a published "
+            "document. Upload a plain scan of the signed paper, for example printed to PDF "
+            "again."
+        ),
+        code="active_content",
+    )
+
+
+def _too_complex() -> ValidationError:
+    return ValidationError(
+        _(
+            "The PDF has too many objects to be checked. Upload a plain scan of the signed "
+            "paper, for example scanned at a lower resolution."
+        ),
+        code="too_complex",
+    )
+
+
+def find_active_content(reader: PdfReader, *, limit: int = MAX_OBJECTS_CHECKED) -> str | None:
+    """What active content the PDF holds (the first key or type found), or None.
+
+    Walks the whole object graph from the trailer (the catalogue, its name trees, the pages
+    and their annotations, the form fields, the outline, everything they reach), each object
+    once, without decoding any stream. More than `limit` objects raises `_too_complex`.
+    """
+    seen: set[tuple[int, int]] = set()
+    pending: list[object] = [reader.trailer]
+    visited = 0
+    while pending:
+        item = pending.pop()
+        if isinstance(item, IndirectObject):
+            key = (item.idnum, item.generation)
+            if key in seen:
+                continue
+            seen.add(key)
+            item = item.get_object()
+        visited += 1
+        if visited > limit:
+            raise _too_complex()
+        if isinstance(item, DictionaryObject):
+            found = _active_in_dictionary(item)
+            if found:
+                return found
+            pending.extend(item.values())
+        elif isinstance(item, ArrayObject):
+            pending.extend(item)
+    return None
+
+
+def _active_in_dictionary(dictionary: DictionaryObject) -> str | None:
+    for key in dictionary:
+        if key in _ACTIVE_KEYS:
+            return str(key)
+    for key, active in (
+        ("/S", _ACTIVE_ACTIONS),
+        ("/Subtype", _ACTIVE_ANNOTATIONS),
+        ("/Type", _ACTIVE_TYPES),
+    ):
+        value = dictionary.get(key)
+        if isinstance(value, NameObject) and value in active:
+            return f"{key} {value}"
+    return None
+
+
 def inspect_pdf(stream: IO[bytes], size: int) -> int:
     """Check that `stream` holds a complete, readable, unencrypted PDF; return its page count.
 
     pypdf is lenient even in strict mode (it repairs what it can), so the checks are layered:
     the header and the end-of-file marker, then a strict read of the cross-reference table and
     page tree, then every page's content stream parsed, with anything pypdf had to repair
-    counted as damage.
+    counted as damage. Last, a PDF with active content (see `find_active_content`) is refused:
+    a scan is published as it was uploaded.
     """
     stream.seek(0)
     if stream.read(len(PDF_HEADER)) != PDF_HEADER:
@@ -185,6 +299,7 @@ def inspect_pdf(stream: IO[bytes], size: int) -> int:
                 contents = page.get_contents()
                 if contents is not None:
                     contents.operations  # noqa: B018 - parsing the content stream is the check
+            active = find_active_content(reader)
         except ValidationError:
             raise
         except Exception as exc:  # pypdf raises many kinds of errors on a damaged file
@@ -196,6 +311,9 @@ def inspect_pdf(stream: IO[bytes], size: int) -> int:
         raise _damaged()
     if pages == 0:
         raise ValidationError(_("The PDF has no pages."), code="no_pages")
+    if active is not None:
+        logger.info("Refused a PDF with active content: %s", active)
+        raise _active_content()
     return pages
 
 
@@ -210,8 +328,9 @@ def scan_upload(*, agreement: Agreement, user, upload: UploadedFile) -> SignedSc
     """Store the signed scan of a signed (or terminated) agreement as a new, current scan.
 
     Refused, with nothing stored, for a draft agreement, a file above SIGNED_SCAN_MAX_MB, a
-    file that is not a PDF by its content, a damaged or truncated PDF, an encrypted PDF, and a
-    PDF without pages. Earlier scans are kept: the latest one is the current scan.
+    file that is not a PDF by its content, a damaged or truncated PDF, an encrypted PDF, a
+    PDF without pages, and a PDF with active content (scripts, actions, embedded files,
+    media). Earlier scans are kept: the latest one is the current scan.
 
     Runs in one transaction. The file is written before the row, so the transaction block sits
     inside a try: if the row is refused or the commit fails, the written file is deleted and no

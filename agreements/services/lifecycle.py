@@ -43,7 +43,7 @@ from ..standard_articles import (
     STANDARD_LEGAL_BASIS,
     add_standard_articles,
 )
-from .issuing import issue_on_signing
+from .issuing import freeze_parties, issue_on_signing
 
 Status = Agreement.Status
 
@@ -431,6 +431,9 @@ def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
         agreement.end_date = end_of_term(agreement.effective_date, agreement.term_months)
     agreement.full_clean()
     _save_change(agreement, user=user, before=before)
+    # Signed means frozen: what the document states about the parties is copied now, so a later
+    # rename of an institution or a signatory changes nothing that was signed.
+    freeze_parties(agreement=agreement)
     # The official PDF is rendered and stored once the signing commits; nothing if it rolls back.
     issue_on_signing(agreement=agreement)
 

@@ -14,8 +14,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from .. import selectors
-from ..models import Agreement, IssuedDocument, Party, SignedScan
-from ..pdf import agreement_pdf_filename, render_agreement_pdf
+from ..document import agreement_pdf_filename, render_agreement_pdf
+from ..models import (
+    Agreement,
+    IssuedDocument,
+    Party,
+    SignedScan,
+    normalise_verification_code,
+)
 from ..services import issuing
 from ..services.documents import scan_download_filename
 
@@ -198,15 +204,19 @@ def agreement_scan(request: HttpRequest, pk: int) -> FileResponse:
 def verify(request: HttpRequest, code: str) -> HttpResponse:
     """The verification page of an issued document, reached through the QR code on its last
     page: the agreement, its status today, and the SHA-256 of the PDF that was issued. An
-    unknown code gets a page that says so, with status 404."""
+    unknown code gets a page that says so, with status 404. A code is found however it is
+    typed: in any case, with O for 0 and I or L for 1 (see `normalise_verification_code`)."""
     document = None
     if len(code) <= _CODE_MAX_LENGTH:
-        document = (
-            IssuedDocument.objects.select_related("agreement", "agreement__parent")
-            .prefetch_related(_parties_prefetch("agreement__parties"))
-            .filter(verification_code=code)
-            .first()
-        )
+        documents = IssuedDocument.objects.select_related(
+            "agreement", "agreement__parent"
+        ).prefetch_related(_parties_prefetch("agreement__parties"))
+        # Exactly as printed first (codes issued before the unambiguous alphabet are case
+        # sensitive), then as typed by a reader: any case, look-alikes, separators.
+        document = documents.filter(verification_code=code).first()
+        canonical = normalise_verification_code(code)
+        if document is None and canonical != code:
+            document = documents.filter(verification_code=canonical).first()
     if document is None:
         response = render(request, "agreements/verify_not_found.html", {"code": code}, status=404)
     else:

@@ -16,7 +16,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from pypdf import PdfReader
 
-from agreements import pdf
+from agreements import document as official_document
+from agreements.document import signing
+from agreements.document.data import DATA_ATTACHMENT_NAME
 from agreements.models import Agreement, IssuedDocument
 from agreements.services import issuing, lifecycle
 from institutions.models import Institution
@@ -126,7 +128,7 @@ def test_signing_issues_the_document_once_the_signing_commits(
     assert "Pada hari ini Senin tanggal empat bulan Agustus tahun dua ribu dua puluh lima" in text
     assert f"Kode verifikasi: {document.verification_code}" in text
     with pikepdf.open(io.BytesIO(data)) as opened:
-        attached = json.loads(opened.attachments[pdf.DATA_ATTACHMENT_NAME].get_file().read_bytes())
+        attached = json.loads(opened.attachments[DATA_ATTACHMENT_NAME].get_file().read_bytes())
     assert attached["status"] == "signed"
     assert attached["signed_on"] == "2025-08-04"
     assert attached["verification"]["code"] == document.verification_code
@@ -182,7 +184,7 @@ def test_a_failure_after_the_signing_is_logged_and_the_first_download_issues(
     def broken(agreement, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pdf, "render_agreement_document", broken)
+    monkeypatch.setattr(official_document, "render_agreement_document", broken)
     with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
         sign(editor, agreement)
 
@@ -209,7 +211,7 @@ def test_issuing_again_returns_the_same_document_without_rendering(
     def must_not_render(*args, **kwargs):
         raise AssertionError("an issued document is never rendered again")
 
-    monkeypatch.setattr(pdf, "render_agreement_document", must_not_render)
+    monkeypatch.setattr(official_document, "render_agreement_document", must_not_render)
     again = issuing.issue_document(agreement=agreement)
 
     assert again == first
@@ -239,17 +241,19 @@ def test_a_concurrent_issue_wins_and_the_loser_leaves_no_file(rutan, bnnk, monke
     """Two first downloads at once: both render, one row is accepted, the other request deletes
     its file and serves the winner's document."""
     agreement = factories.agreement(rutan, bnnk, status=Status.SIGNED)
-    original = pdf.render_agreement_document
+    original = official_document.render_agreement_document
     winners: list[IssuedDocument] = []
 
     def render_while_another_request_issues(agreement, **kwargs):
         if not winners:
             # The other request, started meanwhile, renders and stores first.
-            monkeypatch.setattr(pdf, "render_agreement_document", original)
+            monkeypatch.setattr(official_document, "render_agreement_document", original)
             winners.append(issuing.issue_document(agreement=agreement))
         return original(agreement, **kwargs)
 
-    monkeypatch.setattr(pdf, "render_agreement_document", render_while_another_request_issues)
+    monkeypatch.setattr(
+        official_document, "render_agreement_document", render_while_another_request_issues
+    )
     result = issuing.issue_document(agreement=agreement)
 
     assert result == winners[0]
@@ -281,7 +285,7 @@ def test_issued_document_for_uses_the_select_related_row(rutan, bnnk, django_ass
 
 def test_without_signing_configuration_documents_are_issued_unsigned(rutan, bnnk, settings):
     settings.PDF_SIGNING_PKCS12 = ""
-    assert issuing.signing_credentials() is None
+    assert signing.signing_credentials() is None
     agreement = factories.agreement(rutan, bnnk, status=Status.SIGNED)
     document = issuing.issue_document(agreement=agreement)
     assert document.digitally_signed is False

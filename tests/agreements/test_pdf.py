@@ -27,22 +27,22 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from weasyprint.urls import FatalURLFetchingError, URLFetchingError, fetch
 
-from agreements.models import Agreement, Article, IssuedDocument, Party
-from agreements.pdf import (
-    DATA_ATTACHMENT_NAME,
+from agreements.document import (
     IssueInfo,
-    RefusedURLError,
-    StaticOnlyURLFetcher,
-    _signature_rows,
     agreement_pdf_filename,
-    html_to_pdf,
-    qr_data_uri,
     render_agreement_document,
     render_agreement_html,
     render_agreement_pdf,
-    static_root,
-    verification_url,
 )
+from agreements.document.content import _signature_rows, qr_data_uri, verification_url
+from agreements.document.data import DATA_ATTACHMENT_NAME
+from agreements.document.engine import (
+    RefusedURLError,
+    StaticOnlyURLFetcher,
+    html_to_pdf,
+    static_root,
+)
+from agreements.models import Agreement, Article, IssuedDocument, Party
 from agreements.terbilang import DAYS, MONTHS, date_in_words
 from institutions.models import Institution
 from tests import factories

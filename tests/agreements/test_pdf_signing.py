@@ -26,6 +26,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError
 
+from agreements.document import signing
 from agreements.models import Agreement, IssuedDocument
 from agreements.services import issuing
 from tests import factories
@@ -218,6 +219,6 @@ def test_signing_is_off_without_the_settings(settings):
     for name in ("PDF_SIGNING_PKCS12", "PDF_SIGNING_PASSWORD"):
         if hasattr(settings, name):
             delattr(settings, name)
-    assert issuing.signing_credentials() is None
+    assert signing.signing_credentials() is None
     settings.PDF_SIGNING_PKCS12 = "  "
-    assert issuing.signing_credentials() is None
+    assert signing.signing_credentials() is None

@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader, PdfWriter
 
-from agreements import pdf
-from agreements.models import Agreement, IssuedDocument
+from agreements.document.content import verification_url
+from agreements.models import VERIFICATION_ALPHABET, Agreement, IssuedDocument, _verification_code
 from agreements.services import documents, issuing
 from institutions.models import Membership
 from tests import factories
@@ -188,7 +188,7 @@ def test_verification_page_shows_the_agreement_status_and_hash(client, world):
     code = document.verification_code
     # The address printed under the QR code of the PDF is this page's.
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(download.content)).pages)
-    assert "".join(pdf.verification_url(code).split()) in "".join(text.split())
+    assert "".join(verification_url(code).split()) in "".join(text.split())
 
     response = client.get(verify_url(code))
 
@@ -330,3 +330,52 @@ def test_a_missing_scan_file_is_404(client, world):
     scan = upload_scan(world)
     Path(scan.file.path).unlink()
     assert client.get(scan_url(world["signed"])).status_code == 404
+
+
+# --- Verification codes: no look-alikes, any case ----------------------------------------
+
+
+def test_new_codes_use_an_alphabet_without_look_alikes():
+    assert not {"O", "I", "L", "l", "U"} & set(VERIFICATION_ALPHABET)
+    codes = {_verification_code() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        assert len(code) == 16
+        assert set(code) <= set(VERIFICATION_ALPHABET)
+        assert code == code.upper()
+
+
+def test_an_issued_code_is_found_however_it_is_typed(client, world):
+    document = issuing.issue_document(agreement=world["signed"])
+    IssuedDocument.objects.filter(pk=document.pk).update(verification_code="0A1B2C3D4E5F6G7H")
+    for typed in (
+        "0A1B2C3D4E5F6G7H",
+        "0a1b2c3d4e5f6g7h",
+        "OA1B2C3D4E5F6G7H",  # O for 0
+        "oaIb2c3d4e5f6g7h",  # o for 0, I for 1
+        "0AlB2C3D4E5F6G7H",  # l for 1
+        "0A1B-2C3D-4E5F-6G7H",  # in groups
+    ):
+        response = client.get(verify_url(typed))
+        assert response.status_code == 200, typed
+        assert "PKS Rehabilitasi Sosial" in response.content.decode()
+
+
+def test_a_code_issued_before_the_new_alphabet_still_verifies_exactly(client, world):
+    document = issuing.issue_document(agreement=world["signed"])
+    old = "aB3_x-Yz0OlI9kQw"  # secrets.token_urlsafe(12), as codes were made before
+    IssuedDocument.objects.filter(pk=document.pk).update(verification_code=old)
+    response = client.get(verify_url(old))
+    assert response.status_code == 200
+    assert "PKS Rehabilitasi Sosial" in response.content.decode()
+    # Old codes were case-sensitive: another case is another code, and finds nothing.
+    assert client.get(verify_url(old.swapcase())).status_code == 404
+
+
+def test_the_issued_pdf_prints_a_code_of_the_new_alphabet(client, world):
+    download = client.get(pdf_url(world["signed"]))
+    code = IssuedDocument.objects.get().verification_code
+    assert set(code) <= set(VERIFICATION_ALPHABET)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(download.content)).pages)
+    assert code in "".join(text.split())
+    assert client.get(verify_url(code.lower())).status_code == 200

@@ -37,8 +37,9 @@ from weasyprint import HTML
 
 from institutions.models import Institution, Person
 
+from ...document import IssueInfo, render_agreement_html, render_agreement_pdf
+from ...document.engine import static_root
 from ...models import Agreement, Article, IssuedDocument, Party
-from ...pdf import IssueInfo, render_agreement_html, render_agreement_pdf, static_root
 from ...standard_articles import (
     STANDARD_ARTICLES,
     STANDARD_CONSIDERATIONS,

@@ -22,8 +22,8 @@ from agreements.services import meetings as meeting_services
 from institutions import history
 from institutions.history_display import history_for, history_rows
 from institutions.models import History, Membership
-from rehabilitation.models import Enrolment, Participant
 from rehabilitation import selectors
+from rehabilitation.models import Enrolment, Participant
 from rehabilitation.services import enrolment as rehab
 from rehabilitation.services import participants as participant_services
 from tests import factories
@@ -143,7 +143,9 @@ def test_a_meeting_edit_is_recorded_alike_by_the_service_and_the_admin(admin_cli
 def test_a_participant_edit_is_recorded_alike_by_the_service_and_the_admin(admin_client, world):
     staff_made = new_participant(world, full_name="Peserta Satu")
     admin_made = new_participant(world, full_name="Peserta Dua")
-    participant_services.participant_update(participant=staff_made, user=world["staff"], full_name="Nama Baru")
+    participant_services.participant_update(
+        participant=staff_made, user=world["staff"], full_name="Nama Baru"
+    )
     admin_save(admin_client, admin_made, full_name="Nama Baru")
     assert shape(last_change(staff_made)) == shape(last_change(admin_made))
     assert set(last_change(admin_made).changes) == {"full_name", "version"}

@@ -137,10 +137,8 @@ class HistoryAdminMixin:
 
 def own_institution_ids(request: HttpRequest) -> frozenset[int] | None:
     """The institutions whose rows the admin shows the user: None (all) for superusers, else
-    those where the user holds a role."""
-    if access.is_superuser(request.user):
-        return None
-    return access.institution_ids(request.user)
+    those where the user holds a role (`institutions.access.scope_institution_ids`)."""
+    return access.scope_institution_ids(request.user)
 
 
 class InstitutionScopedAdmin(HistoryAdminMixin, admin.ModelAdmin):

@@ -260,6 +260,20 @@ def feed_signing_events(institution: Institution) -> QuerySet[SigningEvent]:
     return SigningEvent.objects.filter(Q(host=institution) | Q(pk__in=signed_here))
 
 
+# --- notices -------------------------------------------------------------------------------
+
+
+def agreement_audience(agreement: Agreement) -> list[int]:
+    """The institutions whose staff are told about an agreement (its expiry): the parties."""
+    return [party.institution_id for party in agreement.parties.all()]
+
+
+def follow_up_audience(follow_up: FollowUp) -> list[int]:
+    """The institutions whose staff are told about a follow-up (overdue): the one responsible
+    for it and the parties of the meeting's agreement."""
+    return [follow_up.owner_id, *agreement_audience(follow_up.meeting.agreement)]
+
+
 # --- lists, filters and the admin -----------------------------------------------------------
 
 

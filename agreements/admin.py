@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -25,10 +25,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from institutions import access, history, history_display
+from institutions import history, history_display
 from institutions.history_admin import HistoryAdminMixin
 from institutions.models import History
 
+from . import access as agreement_access
 from .models import (
     Agreement,
     Article,
@@ -71,54 +72,17 @@ history_display.name_rows(
 )
 
 
-def _visible_agreements(user) -> QuerySet[Agreement]:
-    return Agreement.objects.of_institutions(user).values("pk")
-
-
-def _visible_meetings(user) -> QuerySet[Meeting]:
-    ids = access.institution_ids(user)
-    return Meeting.objects.filter(
-        Q(agreement__in=_visible_agreements(user)) | Q(host_id__in=ids)
-    ).values("pk")
-
-
-#: For staff who are not superusers: which rows of each model they may see in the admin,
-#: by the same rules as the staff pages (`institutions.access`, `Agreement.of_institutions`).
-ADMIN_SCOPES = {
-    Agreement: lambda user: Q(pk__in=_visible_agreements(user)),
-    Party: lambda user: Q(agreement__in=_visible_agreements(user)),
-    Article: lambda user: Q(agreement__in=_visible_agreements(user)),
-    StatusChange: lambda user: Q(agreement__in=_visible_agreements(user)),
-    SignedScan: lambda user: Q(agreement__in=_visible_agreements(user)),
-    Meeting: lambda user: Q(pk__in=_visible_meetings(user)),
-    Attendee: lambda user: Q(meeting__in=_visible_meetings(user)),
-    FollowUp: lambda user: Q(meeting__in=_visible_meetings(user)),
-    Notice: lambda user: (
-        Q(agreement__in=_visible_agreements(user))
-        | Q(follow_up__meeting__in=_visible_meetings(user))
-    ),
-    SigningEvent: lambda user: (
-        Q(host_id__in=access.institution_ids(user)) | Q(agreements__in=_visible_agreements(user))
-    ),
-    CalendarFeed: lambda user: Q(institution_id__in=access.institution_ids(user)),
-}
-
-
 class ScopedAdmin(admin.ModelAdmin):
-    """Non-superuser staff see in the admin only the rows they may see on the staff pages."""
+    """Non-superuser staff see in the admin only the rows they may see on the staff pages, and
+    pick in its forms only those (`agreements.access.admin_scope`, `admin_choices`)."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        if access.is_superuser(request.user):
-            return queryset
-        return queryset.filter(ADMIN_SCOPES[self.model](request.user)).distinct()
+        return agreement_access.admin_scope(request.user, super().get_queryset(request))
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
-        if not access.is_superuser(request.user):
-            if db_field.related_model is Agreement:
-                kwargs["queryset"] = Agreement.objects.of_institutions(request.user)
-            elif db_field.related_model is Meeting:
-                kwargs["queryset"] = Meeting.objects.filter(pk__in=_visible_meetings(request.user))
+        choices = agreement_access.admin_choices(request.user, db_field.related_model)
+        if choices is not None:
+            kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

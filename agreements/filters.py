@@ -14,9 +14,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from institutions import access
 from institutions.models import Institution
 
+from . import access
 from .models import Agreement, AgreementQuerySet, Party
 
 #: The notice window used when "ending soon" is ticked without a number of days.
@@ -125,20 +125,14 @@ class AgreementFilterForm(forms.Form):
 
 def party_choices(user) -> QuerySet[Institution]:
     """Institutions that are party to at least one agreement `user` may see in the list."""
-    if access.is_superuser(user):
-        institutions = Institution.objects.filter(parties__isnull=False)
-    else:
-        institutions = Institution.objects.filter(
-            parties__agreement__parties__institution_id__in=access.institution_ids(user)
-        )
-    return institutions.distinct().order_by("name")
+    return access.filter_party_choices(user).order_by("name")
 
 
 def staff_agreements(user, *, today: datetime.date | None = None) -> AgreementQuerySet:
     """The agreements of `user`'s institutions (all for superusers), with `current_status`,
     newest first: agreements still being prepared on top, then by date of signing."""
     return (
-        Agreement.objects.of_institutions(user)
+        access.party_agreements(user)
         .with_current_status(today)
         .order_by(F("signed_on").desc(nulls_first=True), "-created_at", "-pk")
     )

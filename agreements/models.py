@@ -15,7 +15,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from institutions import access
 from institutions.models import Institution, Person
 
 from .terbilang import pihak_label
@@ -47,29 +46,7 @@ class AgreementQuerySet(models.QuerySet["Agreement"]):
         """Agreements that have been signed: public information, shown in the public registry."""
         return self.filter(status__in=Agreement.PUBLIC_STATUSES)
 
-    def visible_to(self, user) -> AgreementQuerySet:
-        """Public agreements, plus every agreement of an institution where `user` is staff."""
-        if access.is_superuser(user):
-            return self
-        ids = access.institution_ids(user)
-        if not ids:
-            return self.public()
-        return self.filter(
-            Q(status__in=Agreement.PUBLIC_STATUSES) | Q(parties__institution_id__in=ids)
-        ).distinct()
-
-    def of_institutions(self, user) -> AgreementQuerySet:
-        """Agreements to which an institution of `user` is a party (all of them for superusers)."""
-        if access.is_superuser(user):
-            return self
-        return self.filter(parties__institution_id__in=access.institution_ids(user)).distinct()
-
-    def editable_by(self, user) -> AgreementQuerySet:
-        """Agreements that `user` may change: editors and administrators of a party."""
-        if access.is_superuser(user):
-            return self
-        ids = access.institution_ids(user, access.EDIT_ROLES)
-        return self.filter(parties__institution_id__in=ids).distinct()
+    # Who may see or change which agreements is `agreements.access`'s to say.
 
     def with_current_status(self, today: datetime.date | None = None) -> AgreementQuerySet:
         """Annotate `current_status`: the stored status, the calendar applied to signed ones."""

@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from agreements.models import Agreement, Meeting
+from agreements import access as agreement_access
+from agreements.models import Agreement
 from agreements.services.meetings import open_follow_ups_for
 from institutions import access
-from institutions.models import Institution, Membership
 from rehabilitation import access as rehabilitation_access
 
 logger = logging.getLogger(__name__)
@@ -47,21 +47,17 @@ def staff_home(request: HttpRequest) -> HttpResponse:
     open and overdue follow-ups, upcoming meetings and programmes."""
     user = request.user
     today = timezone.localdate()
-    if access.is_superuser(user):
-        institutions = Institution.objects.all()
-    else:
-        institutions = Institution.objects.filter(pk__in=access.institution_ids(user))
+    institutions = access.own_institutions(user)
     agreements = (
-        Agreement.objects.of_institutions(user)
+        agreement_access.party_agreements(user)
         .filter(archived_at__isnull=True)
         .with_current_status(today)
         .prefetch_related("parties__institution")
         .order_by("-created_at")
     )
     meetings = (
-        Meeting.objects.filter(
-            agreement__in=Agreement.objects.of_institutions(user), date__gte=today
-        )
+        agreement_access.party_meetings(user)
+        .filter(date__gte=today)
         .select_related("agreement", "host")
         .order_by("date", "start_time")
     )
@@ -85,11 +81,8 @@ def staff_home(request: HttpRequest) -> HttpResponse:
             "programmes": programmes,
             "expiring": expiring,
             "follow_ups": open_follow_ups_for(user),
-            "administered": institutions
-            if access.is_superuser(user)
-            else institutions.filter(pk__in=access.institution_ids(user, {Membership.Role.ADMIN})),
-            "sees_personal_data": access.is_superuser(user)
-            or bool(access.institution_ids(user, access.PERSONAL_DATA_ROLES)),
+            "administered": access.own_institutions(user, access.ADMIN_ROLES),
+            "sees_personal_data": access.may_see_personal_data(user),
             "today": today,
         },
     )

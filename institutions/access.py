@@ -10,8 +10,10 @@ Every view, export and queryset of institution records asks here. The rules:
 - Superusers see everything. Everyone else gets 404 for what they may not see, never a hint
   that it exists.
 
-The apps above this one express their querysets in terms of `institution_ids()`, so that the
-rules live here and nothing here imports them.
+The apps above this one build their rules from these primitives, in one module each
+(`agreements/access.py`, `rehabilitation/access.py`): only those modules call
+`institution_ids()`, so that a view, form, admin or export never restates a rule (a test
+holds the code to this). Nothing here imports the apps above.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
-from .models import Membership
+from .models import Institution, Membership
 
 Role = Membership.Role
 
@@ -34,6 +38,9 @@ STAFF_ROLES = frozenset(Role.values)
 EDIT_ROLES = frozenset({Role.EDITOR, Role.ADMIN})
 #: Roles that may see detainees' personal data (health and criminal records).
 PERSONAL_DATA_ROLES = frozenset({Role.PROGRAMME, Role.ADMIN})
+#: Administrators of an institution: they manage its staff accounts, read its access log and
+#: may export identified data.
+ADMIN_ROLES = frozenset({Role.ADMIN})
 
 _CACHE_ATTR = "_institution_roles"
 
@@ -79,6 +86,49 @@ def is_staff_member(user: User) -> bool:
 def has_role(user: User, institution_id: int, roles: Iterable[str] = STAFF_ROLES) -> bool:
     """Whether `user` holds one of `roles` at the institution (superusers always do)."""
     return is_superuser(user) or institution_id in institution_ids(user, roles)
+
+
+def is_editor_somewhere(user: User) -> bool:
+    """Whether `user` may change records of at least one institution (superusers may)."""
+    return is_superuser(user) or bool(institution_ids(user, EDIT_ROLES))
+
+
+def may_see_personal_data(user: User, among: Iterable[int] | None = None) -> bool:
+    """Whether `user` may see participants' personal data at all, or, with `among`, at one of
+    those institutions: programme staff and administrators (superusers always may)."""
+    if is_superuser(user):
+        return True
+    ids = institution_ids(user, PERSONAL_DATA_ROLES)
+    return bool(ids if among is None else ids & set(among))
+
+
+def scope_institution_ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int] | None:
+    """The institutions whose records `user` works with: None (all of them) for superusers,
+    else those where `user` holds one of `roles`. For scopes such as the admin's."""
+    if is_superuser(user):
+        return None
+    return institution_ids(user, roles)
+
+
+def own_institutions(user: User, roles: Iterable[str] = STAFF_ROLES):
+    """The institutions where `user` holds one of `roles`, as a queryset (all for superusers)."""
+    ids = scope_institution_ids(user, roles)
+    found = Institution.objects.all()
+    return found if ids is None else found.filter(pk__in=ids)
+
+
+def member_institutions(user: User, roles: Iterable[str] = STAFF_ROLES):
+    """The institutions where `user` holds one of `roles`, superusers included: only those
+    where they hold a role (e.g. the calendar feeds of one's own institutions)."""
+    return Institution.objects.filter(pk__in=institution_ids(user, roles))
+
+
+def get_administered_institution(user: User, pk: int) -> Institution:
+    """The institution `pk` if `user` administers it (superusers do); 404 otherwise, so that
+    its existence is not revealed."""
+    if not has_role(user, pk, ADMIN_ROLES):
+        raise Http404
+    return get_object_or_404(Institution, pk=pk)
 
 
 def forget(user: User) -> None:

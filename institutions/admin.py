@@ -36,10 +36,8 @@ Action = History.Action
 
 def own_institution_ids(request: HttpRequest) -> frozenset[int] | None:
     """The institutions whose rows the admin shows the user: None (all) for superusers, else
-    those where the user holds a role."""
-    if access.is_superuser(request.user):
-        return None
-    return access.institution_ids(request.user)
+    those where the user holds a role (`institutions.access.scope_institution_ids`)."""
+    return access.scope_institution_ids(request.user)
 
 
 class OwnInstitutionsAdmin(admin.ModelAdmin):
@@ -93,9 +91,7 @@ class OwnInstitutionsInline:
 def administered_ids(request: HttpRequest) -> frozenset[int] | None:
     """The institutions where the user may grant and take away roles, as on the staff pages:
     None (all) for superusers, else those where the user is administrator."""
-    if access.is_superuser(request.user):
-        return None
-    return access.institution_ids(request.user, {Membership.Role.ADMIN})
+    return access.scope_institution_ids(request.user, access.ADMIN_ROLES)
 
 
 def _administers(request: HttpRequest, institution_id: int | None) -> bool:

@@ -1,10 +1,14 @@
-"""Forms of the staff pages an institution administrator uses to manage staff accounts."""
+"""Forms of the staff pages an institution administrator uses to manage staff accounts, and
+the form parts every app's pages share: a safe multiple choice of records, and the one
+stale-edit protection of edit forms (`VersionedFormMixin`)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .models import Membership
@@ -93,3 +97,90 @@ class RecordsChoiceField(forms.ModelMultipleChoiceField):
                         params={"value": key},
                     )
         return super()._check_values(value)
+
+
+# --- stale-edit protection ------------------------------------------------------------------
+
+#: The refusal of a form whose hidden version did not come back, or came back damaged.
+NO_VERSION = _(
+    "This form did not say which version of the record it was loaded with, so it could not be "
+    "checked against changes made meanwhile. Nothing was saved. Check the values shown and "
+    "save again."
+)
+#: The codes of a refusal for the version: the form's own (`no_version`) and the services'
+#: (`stale`, from `institutions.history.ensure_current`).
+VERSION_CODES = frozenset({"no_version", "stale"})
+
+
+class VersionField(forms.IntegerField):
+    """The version of the record the form was loaded with, sent back hidden.
+
+    A missing or malformed value never raises here, where a hidden field's error would not be
+    seen: it cleans to None, and `VersionedFormMixin` refuses the form on top.
+    """
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, min_value=1, max_value=2_147_483_647, **kwargs)
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except ValidationError:
+            return None
+
+
+class VersionedFormMixin:
+    """An edit form that carries, hidden, the `version` of the record it was loaded with, so
+    that a save made on a record someone else has changed meanwhile is refused.
+
+    Put it before the form class: `class EditForm(VersionedFormMixin, forms.ModelForm)`. The
+    version shown is `version=` if given, else the model form's instance's. A form sent back
+    without a (valid) version is refused here (`no_version`); a stale one is refused by the
+    service, under its row lock (`institutions.history.ensure_current`, which names who changed
+    what: pass its refusal to `refuse`). Either way the form then carries the record's current
+    version, so that what the user typed stays and saving it again is a deliberate choice.
+    A form that edits nothing yet (a new record) deletes its `version` field and is not checked.
+    """
+
+    def __init__(self, *args, version: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if version is None:
+            version = getattr(getattr(self, "instance", None), "version", None)
+        self.fields["version"] = VersionField(initial=version)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "version" in self.fields and cleaned.get("version") is None:
+            self.add_error(None, ValidationError(NO_VERSION, code="no_version"))
+            self._carry_version(self.get_initial_for_field(self.fields["version"], "version"))
+        return cleaned
+
+    @property
+    def submitted_version(self) -> int | None:
+        """The version the form was loaded with (after `is_valid()`); None if not sent."""
+        return self.cleaned_data.get("version")
+
+    def version_refused(self, error: ValidationError | None = None) -> bool:
+        """Whether the form (or the service's `error`) refused the version it was sent with."""
+        codes = {e.code for e in self.non_field_errors().as_data()}
+        if error is not None and not hasattr(error, "error_dict"):
+            codes |= {e.code for e in error.error_list}
+        return bool(codes & VERSION_CODES)
+
+    def carry_current_version(self, record: models.Model) -> None:
+        """Put `record`'s version as it is now in the database in the bound form."""
+        current = type(record).objects.filter(pk=record.pk).values_list("version", flat=True)
+        self._carry_version(current.first())
+
+    def _carry_version(self, version: int | None) -> None:
+        if not self.is_bound or "version" not in self.fields:
+            return
+        data = self.data.copy()
+        data[self.add_prefix("version")] = "" if version is None else str(version)
+        self.data = data
+
+
+class VersionForm(VersionedFormMixin, forms.Form):
+    """The version alone, for pages whose fields are a formset (parties, articles, phases)."""

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,13 +26,6 @@ from .models import Institution, Membership
 logger = logging.getLogger(__name__)
 
 Role = Membership.Role
-
-
-def _administered(request: HttpRequest, pk: int) -> Institution:
-    """The institution, if the user administers it; 404 otherwise (existence not revealed)."""
-    if not access.has_role(request.user, pk, {Role.ADMIN}):
-        raise Http404
-    return get_object_or_404(Institution, pk=pk)
 
 
 def _members(institution: Institution) -> QuerySet:
@@ -59,7 +52,7 @@ def _member(institution: Institution, user_id: int) -> AbstractUser:
 def _done(request: HttpRequest, institution: Institution) -> HttpResponse:
     """Back to the staff list, or to the staff home if the user no longer administers it."""
     access.forget(request.user)
-    if access.has_role(request.user, institution.pk, {Role.ADMIN}):
+    if access.has_role(request.user, institution.pk, access.ADMIN_ROLES):
         return redirect("institutions:staff", institution.pk)
     return redirect("staff:home")
 
@@ -83,7 +76,7 @@ def _render_list(
 @access.staff_required
 def staff_list(request: HttpRequest, pk: int) -> HttpResponse:
     """The institution's staff accounts with their roles there, and the forms to change them."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     return _render_list(request, institution, ExistingAccountForm())
 
 
@@ -91,7 +84,7 @@ def staff_list(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def staff_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Create a staff account; it receives an e-mail with a link to choose its password."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     form = StaffAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -136,7 +129,7 @@ def staff_create(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Give an existing account (username and e-mail must match) a role at the institution."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     form = ExistingAccountForm(request.POST)
     if form.is_valid():
         try:
@@ -166,7 +159,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def role_grant(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
     """Give a member another role at the institution."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -191,7 +184,7 @@ def role_grant(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
 @access.staff_required
 def role_revoke(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
     """Take one role at the institution away from a member."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -215,7 +208,7 @@ def role_revoke(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
 @access.staff_required
 def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
     """Confirm, then end a member's access at the institution (all their roles there)."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
     if request.method == "POST":
         try:
@@ -238,7 +231,7 @@ def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
 @access.staff_required
 def password_email(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
     """Send a member a new link to choose their password."""
-    institution = _administered(request, pk)
+    institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
     try:
         services.password_email_send(actor=request.user, institution=institution, user=member)

@@ -21,21 +21,21 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
+from agreements import access as agreement_access
 from agreements.models import Agreement, SigningEvent
 from institutions import access
 from institutions.access import (  # the roles and the superuser test, for this app's callers
+    ADMIN_ROLES,
     EDIT_ROLES,
     PERSONAL_DATA_ROLES,
     STAFF_ROLES,
     User,
     is_superuser,
 )
-from institutions.models import Institution, Membership
+from institutions.access import own_institutions as own_institutions
+from institutions.models import Institution
 
 from .models import AccessLog, Enrolment, Participant, Programme, Session
-
-#: Administrators of an institution: they read its access log and may export identified data.
-ADMIN_ROLES = frozenset({Membership.Role.ADMIN})
 
 
 def _ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int]:
@@ -113,13 +113,6 @@ def visible_access_log(user: User, queryset: QuerySet[AccessLog] | None = None) 
     return queryset.filter(institution_id__in=_ids(user, ADMIN_ROLES))
 
 
-def own_institutions(user: User, roles: Iterable[str] = STAFF_ROLES) -> QuerySet[Institution]:
-    """The institutions where `user` holds one of `roles` (all of them for a superuser)."""
-    if is_superuser(user):
-        return Institution.objects.all()
-    return Institution.objects.filter(pk__in=_ids(user, roles))
-
-
 def admin_choices(user: User, model: type) -> QuerySet | None:
     """What a choice of a `model` record in an admin form offers `user`: only what they may
     see (participants, programmes; for non-superusers also their own institutions, and the
@@ -133,10 +126,10 @@ def admin_choices(user: User, model: type) -> QuerySet | None:
     if model is Institution:
         return own_institutions(user)
     if model is Agreement:
-        return Agreement.objects.of_institutions(user)
+        return agreement_access.party_agreements(user)
     if model is SigningEvent:
         return SigningEvent.objects.filter(
-            agreements__in=Agreement.objects.of_institutions(user)
+            agreements__in=agreement_access.party_agreements(user)
         ).distinct()
     return None
 
@@ -148,14 +141,11 @@ def may_see_personal_data(user: User, where: Programme | Institution | None = No
     """Whether `user` may see participants' personal data: of a programme's participants
     (programme staff or administrators of its host or a partner), of an institution's, or
     (`where` None) of anyone at all. Reads the programme's partners (prefetch them)."""
-    if is_superuser(user):
-        return True
-    ids = _personal_data_ids(user)
     if where is None:
-        return bool(ids)
+        return access.may_see_personal_data(user)
     if isinstance(where, Programme):
-        return bool(ids & where.institution_ids)
-    return where.pk in ids
+        return access.may_see_personal_data(user, among=where.institution_ids)
+    return access.may_see_personal_data(user, among=(where.pk,))
 
 
 def may_export_identified(user: User) -> bool:

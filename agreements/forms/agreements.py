@@ -1,71 +1,23 @@
 """Forms of the staff pages for agreements: create, details, parties, articles, moves, signing.
 
-The edit forms carry the `version` of the record they were loaded with, in a hidden field, so
-that the service can refuse a change made on a version someone else has changed since
-(`institutions.history.ensure_current`).
+The edit forms carry the `version` of the record they were loaded with, in a hidden field
+(`institutions.forms.VersionedFormMixin`, `VersionForm`), so that a form sent back without it
+is refused and the service can refuse a change made on a version someone else has changed
+since (`institutions.history.ensure_current`).
 """
 
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from institutions import access
-from institutions.forms import RecordsChoiceField
+from institutions.forms import RecordsChoiceField, VersionedFormMixin
 from institutions.models import Institution, Person
 
+from .. import access
 from ..models import Agreement, SigningEvent
-
-
-class VersionField(forms.IntegerField):
-    """The version of the record the form was loaded with, sent back hidden.
-
-    A missing or malformed value never raises here, where a hidden field's error would not be
-    seen: it cleans to None, and `check_version` reports it on top of the form.
-    """
-
-    widget = forms.HiddenInput
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(required=False, min_value=1, **kwargs)
-
-    def clean(self, value):
-        try:
-            return super().clean(value)
-        except ValidationError:
-            return None
-
-
-def check_version(form: forms.Form) -> None:
-    """Report on top of `form` that its hidden version did not come back (a form loaded
-    before versions existed, or altered): without it, other people's changes made meanwhile
-    could be overwritten unseen."""
-    if form.cleaned_data.get("version") is None:
-        form.add_error(
-            None,
-            ValidationError(
-                _(
-                    "This form did not say which version of the record it was loaded with, so "
-                    "it could not be checked against changes made meanwhile. Nothing was "
-                    "saved. Check the values shown and save again."
-                ),
-                code="no_version",
-            ),
-        )
-
-
-class VersionForm(forms.Form):
-    """The version alone, for pages whose fields are a formset (parties, articles)."""
-
-    version = VersionField()
-
-    def clean(self):
-        cleaned = super().clean()
-        check_version(self)
-        return cleaned
 
 
 class AgreementCreateForm(forms.Form):
@@ -99,10 +51,7 @@ class AgreementCreateForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        own = Institution.objects.all()
-        if not access.is_superuser(user):
-            own = own.filter(pk__in=access.institution_ids(user, access.EDIT_ROLES))
-        self.fields["first_party"].queryset = own
+        self.fields["first_party"].queryset = access.first_party_choices(user)
 
     def clean(self):
         cleaned = super().clean()
@@ -118,10 +67,8 @@ class AgreementCreateForm(forms.Form):
 MAX_NOTICE_DAYS = 3650
 
 
-class AgreementDetailsForm(forms.ModelForm):
+class AgreementDetailsForm(VersionedFormMixin, forms.ModelForm):
     """The details of an unsigned agreement, with the version they were loaded with."""
-
-    version = VersionField()
 
     class Meta:
         model = Agreement
@@ -146,15 +93,9 @@ class AgreementDetailsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["version"].initial = self.instance.version
         self.fields["notice_days"].max_value = MAX_NOTICE_DAYS
         self.fields["notice_days"].widget.attrs["max"] = MAX_NOTICE_DAYS
         self.fields["notice_days"].validators.append(MaxValueValidator(MAX_NOTICE_DAYS))
-
-    def clean(self):
-        cleaned = super().clean()
-        check_version(self)
-        return cleaned
 
 
 class PartyForm(forms.Form):
@@ -241,8 +182,6 @@ class SigningEventForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["agreements"].queryset = (
-            Agreement.objects.editable_by(user)
-            .filter(status=Agreement.Status.READY)
-            .order_by("title")
+            access.editable_agreements(user).filter(status=Agreement.Status.READY).order_by("title")
         )
         self.fields["date"].initial = timezone.localdate()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from institutions.forms import VersionedFormMixin
 from institutions.models import Institution, Person
 
 from ..models import FollowUp, Meeting
 from ..services.meetings import follow_up_owner_choices
-from .agreements import VersionField, check_version
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 _TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -45,11 +45,9 @@ class MeetingForm(forms.ModelForm):
         return cleaned
 
 
-class MeetingEditForm(MeetingForm):
+class MeetingEditForm(VersionedFormMixin, MeetingForm):
     """Change the schedule, and record the minutes (notulen) and decisions; with the version
-    of the meeting the form was loaded with (see `agreements.forms.agreements.VersionField`)."""
-
-    version = VersionField()
+    of the meeting the form was loaded with (`institutions.forms.VersionedFormMixin`)."""
 
     class Meta(MeetingForm.Meta):
         fields = [*MeetingForm.Meta.fields, "minutes", "decisions"]
@@ -59,15 +57,6 @@ class MeetingEditForm(MeetingForm):
             "decisions": forms.Textarea(attrs={"rows": 4}),
         }
         help_texts = {"decisions": _("One decision per line; each can become a follow-up.")}
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["version"].initial = self.instance.version
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        check_version(self)
-        return cleaned
 
 
 class _PersonChoiceField(forms.ModelChoiceField):

@@ -34,7 +34,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObj
 from institutions import history
 from institutions.models import History
 
-from .. import selectors
+from .. import access
 from ..models import Agreement, SignedScan, private_storage
 
 logger = logging.getLogger(__name__)
@@ -337,7 +337,7 @@ def scan_upload(*, agreement: Agreement, user, upload: UploadedFile) -> SignedSc
     orphan is left. (Called inside an outer transaction that later rolls back, the file would
     stay: Django has no on-rollback hook.)
     """
-    if not selectors.may_edit(user, agreement):
+    if not access.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
     written: list[str] = []
     try:

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from institutions import history
 from institutions.models import History, Institution
 
-from .. import selectors
+from .. import access
 from ..models import Agreement, Article, Party, SigningEvent, StatusChange
 from ..standard_articles import (
     STANDARD_CONSIDERATIONS,
@@ -73,7 +73,7 @@ def ensure_editable(agreement: Agreement) -> None:
 
 
 def _ensure_may_edit(user, agreement: Agreement) -> None:
-    if not selectors.may_edit(user, agreement):
+    if not access.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
 
 

@@ -2,7 +2,7 @@
 
 Meetings may be scheduled and recorded whatever the agreement's status: monitoring and
 evaluation meetings happen after signing too. Every change needs an editor or administrator
-of a party (`selectors.may_edit`); the views check it first, the functions here again.
+of a party (`access.may_edit`); the views check it first, the functions here again.
 
 History: every function here records what it changed in `institutions.history`. Attendees and
 follow-ups belong to their meeting and are recorded as changes of the meeting, under two more
@@ -27,14 +27,14 @@ from django.utils.translation import gettext as _
 from institutions import history
 from institutions.models import History, Institution, Person
 
-from .. import selectors
+from .. import access
 from ..models import Agreement, Attendee, FollowUp, Meeting
 
 logger = logging.getLogger(__name__)
 
 
 def _ensure_may_edit(user, agreement: Agreement) -> None:
-    if not selectors.may_edit(user, agreement):
+    if not access.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
 
 
@@ -258,7 +258,7 @@ def attendee_remove(*, attendee: Attendee, user) -> None:
 def follow_up_owner_choices(meeting: Meeting) -> QuerySet[Institution]:
     """Institutions that may own a follow-up of `meeting`: the parties and the host."""
     return Institution.objects.filter(
-        pk__in=[*selectors.party_institution_ids(meeting.agreement), meeting.host_id]
+        pk__in=[*access.party_institution_ids(meeting.agreement), meeting.host_id]
     ).order_by("name")
 
 
@@ -354,10 +354,7 @@ def open_follow_ups_for(user) -> QuerySet[FollowUp]:
     Overdue ones answer `is_overdue()`; the meeting, its agreement and the owner come along.
     """
     return (
-        FollowUp.objects.filter(
-            done_on__isnull=True,
-            meeting__agreement__in=Agreement.objects.of_institutions(user),
-        )
+        access.open_follow_ups(user)
         .select_related("meeting__agreement", "owner")
         .order_by("due_date", "pk")
     )

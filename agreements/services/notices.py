@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from institutions.models import Membership
 
+from .. import access
 from ..models import Agreement, FollowUp, Notice, Party
 
 logger = logging.getLogger(__name__)
@@ -177,13 +178,12 @@ def send_notices(*, today: datetime.date | None = None) -> NoticeReport:
     report = NoticeReport()
     agreements = expiring_agreements(today)
     follow_ups = overdue_follow_ups(today)
-    institution_ids: set[int] = set()
+    audience: set[int] = set()
     for agreement in agreements:
-        institution_ids |= {party.institution_id for party in agreement.parties.all()}
+        audience.update(access.agreement_audience(agreement))
     for follow_up in follow_ups:
-        institution_ids.add(follow_up.owner_id)
-        institution_ids |= {p.institution_id for p in follow_up.meeting.agreement.parties.all()}
-    emails = staff_emails(institution_ids)
+        audience.update(access.follow_up_audience(follow_up))
+    emails = staff_emails(audience)
 
     for agreement in agreements:
         parties = list(agreement.parties.all())
@@ -201,7 +201,7 @@ def send_notices(*, today: datetime.date | None = None) -> NoticeReport:
             report,
             kind=Notice.Kind.EXPIRING,
             about=_describe(agreement),
-            recipients=_recipients(emails, [party.institution_id for party in parties]),
+            recipients=_recipients(emails, access.agreement_audience(agreement)),
             subject=subject,
             body=body,
             notice_fields={"agreement": agreement, "event_date": agreement.notice_from},
@@ -226,9 +226,7 @@ def send_notices(*, today: datetime.date | None = None) -> NoticeReport:
             report,
             kind=Notice.Kind.FOLLOW_UP_OVERDUE,
             about=f"{follow_up} — {_describe(agreement)}",
-            recipients=_recipients(
-                emails, [follow_up.owner_id, *(party.institution_id for party in parties)]
-            ),
+            recipients=_recipients(emails, access.follow_up_audience(follow_up)),
             subject=subject,
             body=body,
             notice_fields={"follow_up": follow_up, "event_date": follow_up.due_date},

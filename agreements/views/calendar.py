@@ -9,8 +9,8 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Prefetch, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Exists, OuterRef, Prefetch
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from institutions import access
-from institutions.models import Institution
 
+from .. import access as agreement_access
 from .. import ical
-from ..models import Agreement, CalendarFeed, Meeting, Party, SigningEvent
+from ..models import Agreement, CalendarFeed, Party
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,8 @@ def feed_url(feed: CalendarFeed) -> str:
 def calendar(request: HttpRequest) -> HttpResponse:
     """The user's institutions with the address of each one's calendar feed."""
     user = request.user
-    ids = access.institution_ids(user)
-    institutions = list(Institution.objects.filter(pk__in=ids).order_by("name"))
-    feeds = CalendarFeed.objects.filter(institution_id__in=ids)
+    institutions = list(agreement_access.feed_institutions(user).order_by("name"))
+    feeds = CalendarFeed.objects.filter(institution__in=institutions)
     by_institution = {feed.institution_id: feed for feed in feeds}
     missing = [inst for inst in institutions if inst.pk not in by_institution]
     if missing:
@@ -51,12 +50,11 @@ def calendar(request: HttpRequest) -> HttpResponse:
             [CalendarFeed(institution=inst) for inst in missing], ignore_conflicts=True
         )
         by_institution = {feed.institution_id: feed for feed in feeds.all()}
-    editable = access.institution_ids(user, access.EDIT_ROLES)
     rows = [
         {
             "institution": inst,
             "url": feed_url(by_institution[inst.pk]),
-            "may_regenerate": access.is_superuser(user) or inst.pk in editable,
+            "may_regenerate": agreement_access.may_replace_feed(user, inst.pk),
         }
         for inst in institutions
     ]
@@ -68,10 +66,8 @@ def calendar(request: HttpRequest) -> HttpResponse:
 def calendar_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     """Give an institution's feed a new address; the old one stops working at once."""
     user = request.user
-    if not (access.is_superuser(user) or pk in access.institution_ids(user)):
-        raise Http404(_("No such institution."))
-    institution = get_object_or_404(Institution, pk=pk)
-    if not access.has_role(user, pk, access.EDIT_ROLES):
+    institution, may_replace = agreement_access.get_feed_institution_for_user(user, pk)
+    if not may_replace:
         raise PermissionDenied(
             _("Only editors and administrators of the institution may replace its address.")
         )
@@ -96,16 +92,14 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed = get_object_or_404(CalendarFeed.objects.select_related("institution"), token=token)
     institution = feed.institution
     since = timezone.localdate() - FEED_HISTORY
-    party_agreements = Agreement.objects.filter(parties__institution=institution)
     meetings = (
-        Meeting.objects.filter(Q(agreement__in=party_agreements) | Q(host=institution))
+        agreement_access.feed_meetings(institution)
         .filter(date__gte=since)
         .select_related("agreement")
         .order_by("date", "start_time", "pk")
     )
-    signed_here = party_agreements.filter(signing_event__isnull=False).values("signing_event")
     signings = (
-        SigningEvent.objects.filter(Q(host=institution) | Q(pk__in=signed_here))
+        agreement_access.feed_signing_events(institution)
         .filter(date__gte=since)
         .prefetch_related(
             Prefetch(

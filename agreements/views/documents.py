@@ -19,23 +19,28 @@ from django.views.decorators.http import require_GET, require_POST
 
 from institutions import access
 
+from .. import access as agreement_access
 from ..forms.documents import SignedScanForm
-from ..models import Agreement, SignedScan
-from ..selectors import get_agreement_for_user, may_edit, scans_prefetch
+from ..models import Agreement
+from ..selectors import scans_prefetch
 from ..services import documents
 
 logger = logging.getLogger(__name__)
 
 
 def _render_scans(
-    request: HttpRequest, agreement: Agreement, form: SignedScanForm | None = None
+    request: HttpRequest,
+    agreement: Agreement,
+    *,
+    may_edit: bool,
+    form: SignedScanForm | None = None,
 ) -> HttpResponse:
     return render(
         request,
         "agreements/documents/scans.html",
         {
             "agreement": agreement,
-            "may_edit": may_edit(request.user, agreement),
+            "may_edit": may_edit,
             "scan_form": form or SignedScanForm(),
         },
     )
@@ -49,15 +54,19 @@ def _agreement_queryset():
 @access.staff_required
 def scans(request: HttpRequest, pk: int) -> HttpResponse:
     """The agreement's signed scans, current and earlier, with the upload form for editors."""
-    agreement = get_agreement_for_user(request.user, pk, queryset=_agreement_queryset())
-    return _render_scans(request, agreement)
+    agreement, may_edit = agreement_access.get_agreement_for_user(
+        request.user, pk, queryset=_agreement_queryset()
+    )
+    return _render_scans(request, agreement, may_edit=may_edit)
 
 
 @require_POST
 @access.staff_required
 def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Upload the signed scan of a signed agreement (editors and administrators of a party)."""
-    agreement = get_agreement_for_user(request.user, pk, write=True, queryset=_agreement_queryset())
+    agreement, may_edit = agreement_access.get_agreement_for_user(
+        request.user, pk, write=True, queryset=_agreement_queryset()
+    )
     form = SignedScanForm(request.POST, request.FILES)
     if form.is_valid():
         try:
@@ -79,7 +88,7 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect(reverse("agreements:detail", args=[agreement.pk]) + "#documents")
     # Bad input: the page again, with the reason, and the scans already stored untouched.
-    return _render_scans(request, agreement, form)
+    return _render_scans(request, agreement, may_edit=may_edit, form=form)
 
 
 @require_GET
@@ -87,9 +96,7 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
 def scan_download(request: HttpRequest, pk: int) -> FileResponse:
     """The stored scan as an attachment, for staff of a party of its agreement only."""
     scan = get_object_or_404(
-        SignedScan.objects.select_related("agreement").filter(
-            agreement__in=Agreement.objects.of_institutions(request.user)
-        ),
+        agreement_access.visible_scans(request.user).select_related("agreement"),
         pk=pk,
     )
     try:

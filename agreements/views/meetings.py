@@ -5,11 +5,10 @@ attendees and follow-ups included; the edit page sends back the version it was l
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,37 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from institutions import access
 from institutions.history_display import history_for
 
-from .. import ical, selectors
+from .. import access as agreement_access
+from .. import ical
 from ..forms.meetings import AttendeeForm, FollowUpForm, MeetingEditForm, MeetingForm
-from ..models import Agreement, Attendee, FollowUp, Meeting
+from ..models import Agreement, Meeting
 from ..services import meetings as services
-
-
-def _meetings_of(user) -> QuerySet[Meeting]:
-    """Meetings of agreements to which an institution of `user` is a party, and meetings an
-    institution of `user` hosts (they are in its calendar feed)."""
-    return Meeting.objects.filter(
-        Q(agreement__in=Agreement.objects.of_institutions(user))
-        | Q(host_id__in=access.institution_ids(user))
-    )
-
-
-def _check_may_edit(user, agreement: Agreement) -> None:
-    if not selectors.may_edit(user, agreement):
-        raise PermissionDenied(_("You may view this agreement but not change it."))
-
-
-def _get_meeting(request: HttpRequest, pk: int, *, write: bool = False) -> Meeting:
-    """The meeting as the user may see it: 404 for outsiders, 403 for a viewer's change."""
-    meeting = get_object_or_404(
-        _meetings_of(request.user)
-        .select_related("agreement", "host")
-        .prefetch_related("agreement__parties"),
-        pk=pk,
-    )
-    if write:
-        _check_may_edit(request.user, meeting.agreement)
-    return meeting
 
 
 def _apply_service_errors(form: Form, error: ValidationError) -> None:
@@ -73,9 +46,9 @@ def _render_detail(
     request: HttpRequest,
     meeting: Meeting,
     *,
+    may_edit: bool,
     attendee_form: AttendeeForm | None = None,
 ) -> HttpResponse:
-    may_edit = selectors.may_edit(request.user, meeting.agreement)
     attendees = meeting.attendees.select_related("person", "institution").order_by(
         "institution__name", "person__full_name"
     )
@@ -100,7 +73,7 @@ def _render_detail(
 @access.staff_required
 def meeting_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Schedule a discussion meeting for an agreement, whatever its status."""
-    agreement = selectors.get_agreement_for_user(
+    agreement, _may_edit = agreement_access.get_agreement_for_user(
         request.user, pk, write=True, queryset=Agreement.objects.prefetch_related("parties")
     )
     form = MeetingForm(_data(request))
@@ -125,14 +98,15 @@ def meeting_create(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A meeting with its agenda, minutes, decisions, attendees and follow-ups."""
-    return _render_detail(request, _get_meeting(request, pk))
+    meeting, may_edit = agreement_access.get_meeting_for_user(request.user, pk)
+    return _render_detail(request, meeting, may_edit=may_edit)
 
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
 def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a meeting's schedule, or record its minutes and decisions."""
-    meeting = _get_meeting(request, pk, write=True)
+    meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk, write=True)
     form = MeetingEditForm(_data(request), instance=meeting)
     if request.method == "POST":
         if form.is_valid():
@@ -143,13 +117,10 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("The meeting has been saved."))
                 return redirect("agreements:meeting_detail", meeting.pk)
-        if {e.code for e in form.non_field_errors().as_data()} & {"stale", "no_version"}:
+        if form.version_refused():
             # Refused for the version: the page shows the user's input with the refusal on
             # top, and now carries the current version, so that saving again is a choice.
-            form.data = form.data.copy()
-            form.data["version"] = str(
-                Meeting.objects.values_list("version", flat=True).get(pk=meeting.pk)
-            )
+            form.carry_current_version(meeting)
     return render(
         request,
         "agreements/meetings/meeting_form.html",
@@ -161,7 +132,7 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def attendee_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Record an attendee, a known person or one entered on the spot."""
-    meeting = _get_meeting(request, pk, write=True)
+    meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk, write=True)
     form = AttendeeForm(request.POST, meeting=meeting)
     if form.is_valid():
         try:
@@ -171,20 +142,14 @@ def attendee_add(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("The attendee has been recorded."))
             return redirect("agreements:meeting_detail", meeting.pk)
-    return _render_detail(request, meeting, attendee_form=form)
+    return _render_detail(request, meeting, may_edit=True, attendee_form=form)
 
 
 @require_POST
 @access.staff_required
 def attendee_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove an attendee from a meeting."""
-    attendee = get_object_or_404(
-        Attendee.objects.filter(meeting__in=_meetings_of(request.user))
-        .select_related("meeting__agreement", "person")
-        .prefetch_related("meeting__agreement__parties"),
-        pk=pk,
-    )
-    _check_may_edit(request.user, attendee.meeting.agreement)
+    attendee = agreement_access.get_attendee_for_user(request.user, pk)
     services.attendee_remove(attendee=attendee, user=request.user)
     messages.success(
         request, _("%(name)s has been removed from the attendees.") % {"name": attendee.person}
@@ -196,7 +161,7 @@ def attendee_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a follow-up action; `?decision=N` starts from the meeting's N-th decision."""
-    meeting = _get_meeting(request, pk, write=True)
+    meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk, write=True)
     initial = {}
     decisions = _decision_lines(meeting)
     decision = request.GET.get("decision", "")
@@ -218,22 +183,11 @@ def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _get_follow_up(request: HttpRequest, pk: int) -> FollowUp:
-    follow_up = get_object_or_404(
-        FollowUp.objects.filter(meeting__in=_meetings_of(request.user))
-        .select_related("meeting__agreement")
-        .prefetch_related("meeting__agreement__parties"),
-        pk=pk,
-    )
-    _check_may_edit(request.user, follow_up.meeting.agreement)
-    return follow_up
-
-
 @require_POST
 @access.staff_required
 def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark a follow-up as done today."""
-    follow_up = _get_follow_up(request, pk)
+    follow_up = agreement_access.get_follow_up_for_user(request.user, pk)
     try:
         services.follow_up_mark_done(follow_up=follow_up, user=request.user)
     except ValidationError as error:
@@ -247,7 +201,7 @@ def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def follow_up_reopen(request: HttpRequest, pk: int) -> HttpResponse:
     """Open a follow-up again."""
-    follow_up = _get_follow_up(request, pk)
+    follow_up = agreement_access.get_follow_up_for_user(request.user, pk)
     try:
         services.follow_up_reopen(follow_up=follow_up, user=request.user)
     except ValidationError as error:
@@ -261,7 +215,7 @@ def follow_up_reopen(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def meeting_ics(request: HttpRequest, pk: int) -> HttpResponse:
     """The meeting as an iCalendar file, to add to one's own calendar."""
-    meeting = _get_meeting(request, pk)
+    meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk)
     response = HttpResponse(ical.meeting_calendar(meeting), content_type=ical.CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{ical.meeting_filename(meeting)}"'
     response["Cache-Control"] = "private, no-store"

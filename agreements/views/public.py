@@ -13,7 +13,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from .. import selectors
+from .. import access as agreement_access
 from ..document import agreement_pdf_filename, render_agreement_pdf
 from ..models import (
     Agreement,
@@ -85,11 +85,8 @@ def registry(request: HttpRequest) -> HttpResponse:
 
 def _visible_agreement(request: HttpRequest, pk: int) -> Agreement:
     """The agreement if the user may see it; 404 otherwise, as if it did not exist."""
-    return get_object_or_404(
-        Agreement.objects.visible_to(request.user).prefetch_related(
-            _parties_prefetch(), "articles"
-        ),
-        pk=pk,
+    return agreement_access.get_visible_agreement(
+        request.user, pk, Agreement.objects.prefetch_related(_parties_prefetch(), "articles")
     )
 
 
@@ -106,8 +103,10 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "agreements/agreement_detail.html",
         {
             "agreement": agreement,
-            "is_party_staff": selectors.is_party_staff(request.user, agreement),
-            "addenda": agreement.addenda.visible_to(request.user).order_by("signed_on", "pk"),
+            "is_party_staff": agreement_access.is_party_staff(request.user, agreement),
+            "addenda": agreement_access.visible_agreements(
+                request.user, agreement.addenda.all()
+            ).order_by("signed_on", "pk"),
             "programmes": agreement.programmes.select_related("host").order_by("launch_date"),
             "issued": issued,
             "scan": scan,
@@ -130,8 +129,8 @@ def agreement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     download can be answered 304. A draft, seen only by staff of its parties, is rendered from
     its current data and never cached.
     """
-    agreement = get_object_or_404(
-        Agreement.objects.visible_to(request.user).select_related("issued_document"), pk=pk
+    agreement = agreement_access.get_visible_agreement(
+        request.user, pk, Agreement.objects.select_related("issued_document")
     )
     if not agreement.is_signed:
         response = HttpResponse(render_agreement_pdf(agreement), content_type="application/pdf")

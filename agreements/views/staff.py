@@ -13,14 +13,16 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from institutions import access
+from institutions.forms import VersionForm
 from institutions.history_display import history_for
 
+from .. import access as agreement_access
 from .. import selectors
 from ..forms.agreements import (
     AddendumForm,
@@ -31,10 +33,9 @@ from ..forms.agreements import (
     PartyFormSet,
     SigningEventForm,
     TerminateForm,
-    VersionForm,
 )
 from ..forms.documents import SignedScanForm
-from ..models import Agreement, Meeting, Party, SigningEvent, StatusChange
+from ..models import Agreement, Meeting, Party, StatusChange
 from ..services import lifecycle
 
 Status = Agreement.Status
@@ -49,22 +50,6 @@ def _with_parties():
     )
 
 
-def _carry_current_version(form: forms.Form, agreement: Agreement) -> None:
-    """After a refusal for a stale or missing version, let the form carry the current one."""
-    form.data = form.data.copy()
-    form.data[form.add_prefix("version")] = str(
-        Agreement.objects.values_list("version", flat=True).get(pk=agreement.pk)
-    )
-
-
-def _version_refused(form: forms.Form, error: ValidationError | None = None) -> bool:
-    """Whether the form (or the service's `error`) refused the version it was sent with."""
-    codes = {e.code for e in form.non_field_errors().as_data()}
-    if error is not None and not hasattr(error, "error_dict"):
-        codes |= {e.code for e in error.error_list}
-    return bool(codes & {"stale", "no_version"})
-
-
 def _refuse_if_signed(request: HttpRequest, agreement: Agreement) -> HttpResponse | None:
     """Send the user back to the agreement with the reason when it can no longer change."""
     try:
@@ -75,17 +60,11 @@ def _refuse_if_signed(request: HttpRequest, agreement: Agreement) -> HttpRespons
     return None
 
 
-def _ensure_editor_somewhere(user) -> None:
-    """Starting agreements and recording signings is for editors and administrators."""
-    if not (access.is_superuser(user) or access.institution_ids(user, access.EDIT_ROLES)):
-        raise PermissionDenied(_("Only editors and administrators of an institution may do this."))
-
-
 @require_http_methods(["GET", "POST"])
 @access.staff_required
 def agreement_create(request: HttpRequest) -> HttpResponse:
     """Start a draft with the standard articles."""
-    _ensure_editor_somewhere(request.user)
+    agreement_access.ensure_editor_somewhere(request.user)
     form = AgreementCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -109,7 +88,7 @@ def agreement_create(request: HttpRequest) -> HttpResponse:
 @access.staff_required
 def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The working page of one agreement for the parties' staff."""
-    agreement = selectors.get_agreement_for_user(
+    agreement, may_edit = agreement_access.get_agreement_for_user(
         request.user,
         pk,
         queryset=_with_parties()
@@ -125,7 +104,7 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "agreements/staff/detail.html",
         {
             "agreement": agreement,
-            "may_edit": selectors.may_edit(request.user, agreement),
+            "may_edit": may_edit,
             "moves": [
                 Status(target) for target in lifecycle.MANUAL_MOVES.get(agreement.status, ())
             ],
@@ -145,7 +124,7 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change the details of an unsigned agreement."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     if refused := _refuse_if_signed(request, agreement):
         return refused
     form = AgreementDetailsForm(request.POST or None, instance=agreement)
@@ -166,8 +145,8 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("Saved."))
                 return redirect("agreements:detail", agreement.pk)
-        if _version_refused(form, error):
-            _carry_current_version(form, agreement)
+        if form.version_refused(error):
+            form.carry_current_version(agreement)
     return render(request, "agreements/staff/edit.html", {"agreement": agreement, "form": form})
 
 
@@ -175,7 +154,7 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
     """Set the parties, their order, numbers and signatories."""
-    agreement = selectors.get_agreement_for_user(
+    agreement, _may_edit = agreement_access.get_agreement_for_user(
         request.user, pk, write=True, queryset=_with_parties()
     )
     if refused := _refuse_if_signed(request, agreement):
@@ -214,8 +193,8 @@ def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("Parties saved."))
                 return redirect("agreements:detail", agreement.pk)
-        if _version_refused(version_form, error):
-            _carry_current_version(version_form, agreement)
+        if version_form.version_refused(error):
+            version_form.carry_current_version(agreement)
     return render(
         request,
         "agreements/staff/parties.html",
@@ -227,7 +206,7 @@ def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_articles(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the articles; they are numbered in the order shown."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     if refused := _refuse_if_signed(request, agreement):
         return refused
     initial = [{"heading": a.heading, "body": a.body} for a in agreement.articles.all()]
@@ -254,8 +233,8 @@ def agreement_articles(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("Articles saved."))
                 return redirect("agreements:detail", agreement.pk)
-        if _version_refused(version_form, error):
-            _carry_current_version(version_form, agreement)
+        if version_form.version_refused(error):
+            version_form.carry_current_version(agreement)
     return render(
         request,
         "agreements/staff/articles.html",
@@ -278,7 +257,7 @@ def _refuse_formset(
 @access.staff_required
 def agreement_move(request: HttpRequest, pk: int) -> HttpResponse:
     """Move the agreement to discussion, ready for signing, or back to discussion."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     form = MoveForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("That move is not possible."))
@@ -302,7 +281,7 @@ def agreement_move(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_terminate(request: HttpRequest, pk: int) -> HttpResponse:
     """End a signed agreement early, with a date and a reason."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     form = TerminateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -326,7 +305,7 @@ def agreement_terminate(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_addendum(request: HttpRequest, pk: int) -> HttpResponse:
     """Start an addendum to a signed agreement."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     form = AddendumForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -348,7 +327,7 @@ def agreement_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_renew(request: HttpRequest, pk: int) -> HttpResponse:
     """Start the renewal of a signed agreement as a new draft."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     try:
         renewal = lifecycle.agreement_renew(agreement=agreement, user=request.user)
     except ValidationError as error:
@@ -363,7 +342,7 @@ def agreement_renew(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_archive(request: HttpRequest, pk: int) -> HttpResponse:
     """Archive a signed agreement: it leaves the staff lists, stays on the public registry."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     try:
         lifecycle.agreement_archive(agreement=agreement, user=request.user)
     except ValidationError as error:
@@ -384,7 +363,7 @@ def agreement_archive(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def agreement_restore(request: HttpRequest, pk: int) -> HttpResponse:
     """Take an archived agreement back into the staff lists."""
-    agreement = selectors.get_agreement_for_user(request.user, pk, write=True)
+    agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     try:
         lifecycle.agreement_restore(agreement=agreement, user=request.user)
     except ValidationError as error:
@@ -399,7 +378,7 @@ def agreement_restore(request: HttpRequest, pk: int) -> HttpResponse:
 @access.staff_required
 def signing_create(request: HttpRequest) -> HttpResponse:
     """Record a signing ceremony: every agreement chosen becomes signed on its date."""
-    _ensure_editor_somewhere(request.user)
+    agreement_access.ensure_editor_somewhere(request.user)
     form = SigningEventForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -425,19 +404,13 @@ def signing_create(request: HttpRequest) -> HttpResponse:
 @access.staff_required
 def signing_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A signing event and the agreements signed in it (those the user may see)."""
-    visible = Agreement.objects.of_institutions(request.user)
-    event = get_object_or_404(
-        SigningEvent.objects.select_related("host").filter(agreements__in=visible).distinct(),
-        pk=pk,
-    )
+    event, agreements = agreement_access.get_signing_event_for_user(request.user, pk)
     return render(
         request,
         "agreements/staff/signing_detail.html",
         {
             "event": event,
-            "agreements": visible.filter(signing_event=event).prefetch_related(
-                "parties__institution"
-            ),
+            "agreements": agreements.prefetch_related("parties__institution"),
         },
     )
 

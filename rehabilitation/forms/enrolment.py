@@ -4,8 +4,9 @@ The forms check what the user typed (ranges, required fields, choices limited to
 may pick); the rules of the domain are the services' (`rehabilitation.services`),
 whose refusals the views attach to the form with `add_service_error`.
 
-Edit forms carry the `version` of the record they were loaded with (`VersionedForm`), so that
-the service refuses a save made on a record someone else changed meanwhile.
+Edit forms carry the `version` of the record they were loaded with (`VersionedForm`, the shared
+`institutions.forms.VersionedFormMixin`): a form sent back without it is refused, and the
+service refuses a save made on a record someone else changed meanwhile.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from agreements import access as agreement_access
 from agreements.models import Agreement, SigningEvent
-from institutions.forms import RecordsChoiceField
+from institutions.forms import RecordsChoiceField, VersionedFormMixin, VersionForm
 from institutions.models import Institution
 
 from .. import access, selectors
@@ -66,48 +68,18 @@ def add_service_error(
     code = getattr(error, "code", None) or ""
     field = _FIELD_OF_CODE.get(code)
     form.add_error(field if field in form.fields else None, error.messages)
-    if code == "stale" and record is not None:
-        carry_current_version(form, record)
+    if code == "stale" and record is not None and isinstance(form, VersionedFormMixin):
+        form.carry_current_version(record)
 
 
-def carry_current_version(form: forms.BaseForm, record: models.Model) -> None:
+def carry_current_version(form: VersionedFormMixin, record: models.Model) -> None:
     """Put the record's version as it is now in the bound form's hidden `version` field."""
-    if not form.is_bound or "version" not in form.fields:
-        return
-    current = type(record).objects.filter(pk=record.pk).values_list("version", flat=True).first()
-    data = form.data.copy()
-    data[form.add_prefix("version")] = "" if current is None else str(current)
-    form.data = data
+    form.carry_current_version(record)
 
 
-class VersionedForm(forms.Form):
-    """A form that carries, hidden, the version of the record it edits (see
-    `institutions.history.ensure_current`). Pass `version=record.version` when loading it."""
-
-    version = forms.IntegerField(
-        widget=forms.HiddenInput, required=False, min_value=1, max_value=2_147_483_647
-    )
-
-    def __init__(self, *args, version: int | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if version is not None:
-            self.fields["version"].initial = version
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.has_error("version"):
-            # A hidden field's error would not show: say it on top of the form.
-            self.errors.pop("version")
-            self.add_error(
-                None,
-                _("The form was damaged. Reload the page and enter your changes again."),
-            )
-        return cleaned
-
-    @property
-    def submitted_version(self) -> int | None:
-        """The version the form was loaded with (after `is_valid()`); None if not sent."""
-        return self.cleaned_data.get("version")
+#: The version alone, or the base of a form that edits a versioned record: the one
+#: stale-edit protection of every app (`institutions.forms.VersionedFormMixin`).
+VersionedForm = VersionForm
 
 
 def _today_initial(form: forms.BaseForm) -> None:
@@ -169,7 +141,7 @@ class ProgrammeForm(forms.Form):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["host"].queryset = _own_institutions(user, access.EDIT_ROLES)
-        own_agreements = Agreement.objects.of_institutions(user)
+        own_agreements = agreement_access.party_agreements(user)
         field = self.fields["agreement"]
         # Any agreement of the user's institutions is accepted by the field, so that one that
         # is not in force gets the service's clear refusal; only those in force are offered.

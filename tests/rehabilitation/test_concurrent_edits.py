@@ -354,27 +354,38 @@ def test_the_refusal_names_who_changed_what(world):
     assert "staff (" in message and "full name: Baru" in message
 
 
+NO_VERSION = "did not say which version"
+
+
 @pytest.mark.parametrize("version", ["abc", "-1", "0", "1" * 400, "1.5", "<script>"])
 def test_a_damaged_version_is_a_form_error_and_saves_nothing(world, version):
+    # The same refusal as for a missing version, as on every page (`VersionedFormMixin`).
     participant = world["held"]
     url = reverse("rehabilitation:participant_edit", args=[participant.pk])
     response = browser(world, "staff").post(
         url, _participant_data(participant, version, full_name="Tidak Tersimpan")
     )
     assert response.status_code == 200
-    assert "The form was damaged" in response.content.decode()
+    assert NO_VERSION in response.content.decode()
     participant.refresh_from_db()
     assert participant.full_name == "Peserta Satu"
 
 
-def test_a_form_sent_without_a_version_is_not_checked(world):
-    # Older pages and scripts send no version: the edit is taken as before.
+def test_a_form_sent_without_a_version_is_refused_and_overwrites_nothing(world):
+    # Someone else changed the record; a form sent back without its version must not
+    # overwrite that change unseen. The page then carries the current version.
     participant = world["held"]
     participant_services.participant_update(participant=participant, user=world["staff"], sex="m")
     data = _participant_data(participant, "", full_name="Tanpa Versi", sex="m")
-    response = browser(world, "second_staff").post(
-        reverse("rehabilitation:participant_edit", args=[participant.pk]), data
-    )
-    assert response.status_code == 302
+    del data["version"]
+    client = browser(world, "second_staff")
+    url = reverse("rehabilitation:participant_edit", args=[participant.pk])
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert NO_VERSION in response.content.decode()
+    participant.refresh_from_db()
+    assert (participant.full_name, participant.sex) == ("Baru", "")
+    assert loaded_version(response) == "2"
+    assert client.post(url, data | {"version": "2"}).status_code == 302
     participant.refresh_from_db()
     assert participant.full_name == "Tanpa Versi"

@@ -256,7 +256,9 @@ def test_the_sessions_section_is_included(english, world):
 
 
 def post(client, name, enrolment, data):
-    return client.post(reverse(name, args=[enrolment.pk]), data)
+    """Send a move's form as the page loaded now would: with the enrolment's current version."""
+    version = Enrolment.objects.values_list("version", flat=True).get(pk=enrolment.pk)
+    return client.post(reverse(name, args=[enrolment.pk]), {"version": str(version), **data})
 
 
 def test_screen_assess_enrol_phases_complete(english, world):

@@ -326,7 +326,11 @@ def test_correct_the_record(english, world):
     before = AccessLog.objects.filter(action=AccessLog.Action.CHANGE).count()
     response = english.post(
         url("rehabilitation:participant_edit", world),
-        participant_post(register_number="PKL-001", full_name="Peserta Satu Koreksi"),
+        participant_post(
+            register_number="PKL-001",
+            full_name="Peserta Satu Koreksi",
+            version=str(world["held"].version),
+        ),
     )
     assert response.status_code == 302
     world["held"].refresh_from_db()
@@ -354,6 +358,8 @@ def transfer_post(world, **overrides):
         "register_number": "SMG-77",
         "reason": "Pindah berdasarkan putusan",
         "end_enrolments": "on",
+        # As the page loaded now would send it back.
+        "version": str(Participant.objects.get(pk=world["held"].pk).version),
     }
     data.update(overrides)
     return data

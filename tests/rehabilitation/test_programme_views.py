@@ -421,6 +421,8 @@ def edit_post(world, **overrides):
         "partners": [world["partner"].pk, world["other"].pk],
         "capacity": "15",
         "description": "Diperluas",
+        # As the page loaded now would send it back.
+        "version": str(Programme.objects.get(pk=world["programme"].pk).version),
     }
     data.update(overrides)
     return data
@@ -477,8 +479,9 @@ def test_the_host_is_not_offered_as_its_own_partner(english, world):
 # --- editing phases ------------------------------------------------------------------------
 
 
-def phases_post(rows, initial):
+def phases_post(rows, initial, version=1):
     data = {
+        "version": str(version),
         "phases-TOTAL_FORMS": str(len(rows)),
         "phases-INITIAL_FORMS": str(initial),
         "phases-MIN_NUM_FORMS": "0",

@@ -178,6 +178,23 @@ if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
 TRUSTED_PROXY_COUNT: int = _read("TRUSTED_PROXY_COUNT", env.int, 0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("Environment variable TRUSTED_PROXY_COUNT must not be negative.")
+#: Password-reset requests answered with a mail, per address asked for and per client address,
+#: in a window of PASSWORD_RESET_WINDOW_MINUTES; over a limit the page is the same, no mail.
+PASSWORD_RESET_LIMIT_PER_ADDRESS: int = _read("PASSWORD_RESET_LIMIT_PER_ADDRESS", env.int, 3)
+PASSWORD_RESET_LIMIT_PER_CLIENT: int = _read("PASSWORD_RESET_LIMIT_PER_CLIENT", env.int, 10)
+PASSWORD_RESET_WINDOW_MINUTES: int = _read("PASSWORD_RESET_WINDOW_MINUTES", env.int, 60)
+if (
+    min(
+        PASSWORD_RESET_LIMIT_PER_ADDRESS,
+        PASSWORD_RESET_LIMIT_PER_CLIENT,
+        PASSWORD_RESET_WINDOW_MINUTES,
+    )
+    < 1
+):
+    raise ImproperlyConfigured(
+        "Environment variables PASSWORD_RESET_LIMIT_PER_ADDRESS, PASSWORD_RESET_LIMIT_PER_CLIENT "
+        "and PASSWORD_RESET_WINDOW_MINUTES must be at least 1."
+    )
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own

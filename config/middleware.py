@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes, urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import BadRequest
 from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+
+from institutions import otp
 
 
 class LanguageMiddleware:
@@ -90,38 +93,60 @@ def lockout_response(
     )
 
 
-class AdminTwoFactorMiddleware:
-    """With ADMIN_REQUIRE_2FA on, the Django admin only opens to sessions verified with a code.
+class TwoFactorMiddleware:
+    """An account required to use two-factor authentication (`otp.requires_verification`:
+    superusers, `is_staff` accounts, personal-data roles, each by a setting; `is_staff`
+    accounts in the admin with ADMIN_REQUIRE_2FA) has, until its session is verified with a
+    code, no more power than an anonymous visitor, on every page.
 
-    A staff account whose session is not verified is sent to the two-factor page, which asks
-    for a code (or, without a device yet, to enrol one) and then returns to the admin page.
-    Needs django-otp's OTPMiddleware before it.
+    The request is handled as an anonymous visitor's: public pages answer as usual, and what
+    an anonymous visitor is refused is refused the same way, except that a redirect to the
+    login page becomes one to the two-factor page, which asks for a code (or enrols a device
+    first) and then returns to the page. Only the two-factor page, the login steps, the
+    logout and the language choice see the real account. Needs django-otp's OTPMiddleware
+    before it.
     """
+
+    #: URL names that see the real account of an unverified session.
+    OPEN_TO_UNVERIFIED = ("two_factor", "login", "login_code", "logout", "set_language")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if settings.ADMIN_REQUIRE_2FA and self._needs_verification(request):
+        user = request.user
+        if not user.is_authenticated or request.path in self._open_paths():
+            return self.get_response(request)
+        in_admin = request.path.startswith(reverse("admin:index"))
+        if not otp.requires_verification(user, in_admin=in_admin) or otp.is_verified(user):
+            return self.get_response(request)
+        request.user = AnonymousUser()
+        request._cached_user = request.user
+
+        async def anonymous() -> AnonymousUser:
+            return request.user
+
+        request.auser = anonymous
+        response = self.get_response(request)
+        if response.status_code == 302 and self._is_login_redirect(response["Location"]):
             messages.info(
                 request,
-                _("The administration needs two-factor authentication: enter a code first."),
+                _("The administration needs two-factor authentication: enter a code first.")
+                if in_admin
+                else _("Your account needs two-factor authentication: enter a code first."),
             )
             target = reverse("two_factor")
             return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
-        return self.get_response(request)
+        return response
 
     @staticmethod
-    def _needs_verification(request: HttpRequest) -> bool:
-        if not request.path.startswith(reverse("admin:index")):
-            return False
-        if request.path in (reverse("admin:logout"), reverse("admin:login")):
-            return False
-        user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
-            return False
-        is_verified = getattr(user, "is_verified", None)
-        return not (is_verified and is_verified())
+    def _open_paths() -> frozenset[str]:
+        return frozenset(reverse(name) for name in TwoFactorMiddleware.OPEN_TO_UNVERIFIED)
+
+    @staticmethod
+    def _is_login_redirect(location: str) -> bool:
+        path = location.split("?", 1)[0]
+        return path in (reverse("login"), reverse("admin:login"))
 
 
 def _decodes_cleanly(raw: bytes) -> bool:

@@ -95,7 +95,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "config.middleware.AdminTwoFactorMiddleware",
+    "config.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout noted during the request into the answer.
     "axes.middleware.AxesMiddleware",
@@ -207,9 +207,18 @@ AXES_VERBOSE = False
 # Masked in the logs and in the request data django-axes keeps with each failed attempt.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
 
-# Two-factor authentication with time-based codes (django-otp). Any account may enrol a device;
-# with ADMIN_REQUIRE_2FA on, the Django admin is only open to sessions verified with a code.
+# Two-factor authentication with time-based codes (django-otp). Any account may enrol a device.
+# An account required to use it (each setting below) has, until its session is verified with a
+# code, no more power than an anonymous visitor (config.middleware.TwoFactorMiddleware).
+#: is_staff accounts, in the Django admin only.
 ADMIN_REQUIRE_2FA: bool = _read_bool("ADMIN_REQUIRE_2FA", False)
+#: Superusers, everywhere.
+REQUIRE_2FA_SUPERUSERS: bool = _read_bool("REQUIRE_2FA_SUPERUSERS", False)
+#: is_staff accounts (those that may open the admin), everywhere.
+REQUIRE_2FA_STAFF: bool = _read_bool("REQUIRE_2FA_STAFF", False)
+#: Holders of a role that sees detainees' personal data (programme staff, institution
+#: administrators), everywhere.
+REQUIRE_2FA_PERSONAL_DATA: bool = _read_bool("REQUIRE_2FA_PERSONAL_DATA", False)
 OTP_TOTP_ISSUER = _read("OTP_TOTP_ISSUER", env.str, "PKS Registry")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 

@@ -128,7 +128,8 @@ class SignedYearFilter(admin.SimpleListFilter):
         value = self.value()
         if value == self.NOT_SIGNED:
             return queryset.filter(signed_on__isnull=True)
-        if value and value.isdigit():
+        # A year the calendar holds (1-9999), in ASCII digits; anything else is ignored.
+        if value and value.isascii() and value.isdigit() and len(value) <= 4 and int(value):
             return queryset.filter(signed_on__year=int(value))
         return queryset
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import BadRequest
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+
+from institutions import otp
 
 
 class LanguageMiddleware:
@@ -87,35 +93,161 @@ def lockout_response(
     )
 
 
-class AdminTwoFactorMiddleware:
-    """With ADMIN_REQUIRE_2FA on, the Django admin only opens to sessions verified with a code.
+class TwoFactorMiddleware:
+    """An account required to use two-factor authentication (`otp.requires_verification`:
+    superusers, `is_staff` accounts, personal-data roles, each by a setting; `is_staff`
+    accounts in the admin with ADMIN_REQUIRE_2FA) has, until its session is verified with a
+    code, no more power than an anonymous visitor, on every page.
 
-    A staff account whose session is not verified is sent to the two-factor page, which asks
-    for a code (or, without a device yet, to enrol one) and then returns to the admin page.
-    Needs django-otp's OTPMiddleware before it.
+    The request is handled as an anonymous visitor's: public pages answer as usual, and what
+    an anonymous visitor is refused is refused the same way, except that a redirect to the
+    login page becomes one to the two-factor page, which asks for a code (or enrols a device
+    first) and then returns to the page. Only the two-factor page, the login steps, the
+    logout and the language choice see the real account. Needs django-otp's OTPMiddleware
+    before it.
+    """
+
+    #: URL names that see the real account of an unverified session.
+    OPEN_TO_UNVERIFIED = ("two_factor", "login", "login_code", "logout", "set_language")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated or request.path in self._open_paths():
+            return self.get_response(request)
+        in_admin = request.path.startswith(reverse("admin:index"))
+        if not otp.requires_verification(user, in_admin=in_admin) or otp.is_verified(user):
+            return self.get_response(request)
+        request.user = AnonymousUser()
+        request._cached_user = request.user
+
+        async def anonymous() -> AnonymousUser:
+            return request.user
+
+        request.auser = anonymous
+        response = self.get_response(request)
+        if response.status_code == 302 and self._is_login_redirect(response["Location"]):
+            messages.info(
+                request,
+                _("The administration needs two-factor authentication: enter a code first.")
+                if in_admin
+                else _("Your account needs two-factor authentication: enter a code first."),
+            )
+            target = reverse("two_factor")
+            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return response
+
+    @staticmethod
+    def _open_paths() -> frozenset[str]:
+        return frozenset(reverse(name) for name in TwoFactorMiddleware.OPEN_TO_UNVERIFIED)
+
+    @staticmethod
+    def _is_login_redirect(location: str) -> bool:
+        path = location.split("?", 1)[0]
+        return path in (reverse("login"), reverse("admin:login"))
+
+
+def _decodes_cleanly(raw: bytes) -> bool:
+    """Whether `raw` is UTF-8 without a NUL character (which PostgreSQL text cannot hold)."""
+    if b"\x00" in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _form_encoded_is_clean(encoded: bytes | str) -> bool:
+    """Whether every name and value of a query string or urlencoded body is clean UTF-8."""
+    if isinstance(encoded, str):
+        encoded = encoded.encode("iso-8859-1", errors="replace")
+    return all(
+        _decodes_cleanly(unquote_to_bytes(part.replace(b"+", b" ")))
+        for pair in re.split(rb"[&;]", encoded)
+        for part in pair.split(b"=", 1)
+    )
+
+
+#: The admin's date drill-down (`?<field>__year=`): Django turns only a ValueError of a wrong
+#: date into "invalid lookup", and a year too large for the C library is an OverflowError.
+_ADMIN_DATE_PARAMETER = re.compile(r"__(year|month|day)$")
+
+
+class HostileInputMiddleware:
+    """A request the database cannot store is refused with 400, before any view reads it.
+
+    Refused: a NUL character or invalid UTF-8 in the path, in any query-string or urlencoded
+    form name or value, in a multipart form's values and file names, in a cookie or a header;
+    and, in the Django admin, a date drill-down value that is not a small number. Views and
+    forms therefore never pass such text to a query (PostgreSQL raises on a NUL, which would be
+    a 500), and each view only validates what its values mean.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if settings.ADMIN_REQUIRE_2FA and self._needs_verification(request):
-            messages.info(
-                request,
-                _("The administration needs two-factor authentication: enter a code first."),
-            )
-            target = reverse("two_factor")
-            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        if not self._is_clean(request):
+            raise BadRequest("The request holds text that cannot be stored.")
         return self.get_response(request)
 
+    def _is_clean(self, request: HttpRequest) -> bool:
+        path = get_bytes_from_wsgi(request.META, "PATH_INFO", "/")
+        if not _decodes_cleanly(path) or "\x00" in request.path:
+            return False
+        if not _form_encoded_is_clean(request.META.get("QUERY_STRING", "")):
+            return False
+        for name, value in request.META.items():
+            if name.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+                return False
+        if any("\x00" in name or "\x00" in value for name, value in request.COOKIES.items()):
+            return False
+        if request.path.startswith(reverse("admin:index")) and not self._admin_dates_are_clean(
+            request
+        ):
+            return False
+        if request.method in ("POST", "PUT", "PATCH"):
+            return self._body_is_clean(request)
+        return True
+
     @staticmethod
-    def _needs_verification(request: HttpRequest) -> bool:
-        if not request.path.startswith(reverse("admin:index")):
-            return False
-        if request.path in (reverse("admin:logout"), reverse("admin:login")):
-            return False
-        user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
-            return False
-        is_verified = getattr(user, "is_verified", None)
-        return not (is_verified and is_verified())
+    def _admin_dates_are_clean(request: HttpRequest) -> bool:
+        return all(
+            value.isascii() and value.isdigit() and len(value) <= 4
+            for name, values in request.GET.lists()
+            if _ADMIN_DATE_PARAMETER.search(name)
+            for value in values
+        )
+
+    @staticmethod
+    def _body_is_clean(request: HttpRequest) -> bool:
+        content_type = request.content_type or ""
+        if content_type == "application/x-www-form-urlencoded":
+            return _form_encoded_is_clean(request.body)
+        if content_type == "multipart/form-data":
+            for name, values in request.POST.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    return False
+            for name, files in request.FILES.lists():
+                if "\x00" in name or any("\x00" in (upload.name or "") for upload in files):
+                    return False
+        return True
+
+
+class PermissionsPolicyMiddleware:
+    """Every response says the site uses no camera, microphone, location, payment, USB and
+    other powerful browser features (the `Permissions-Policy` header, see
+    settings.PERMISSIONS_POLICY), so injected or framed content cannot ask for them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.header = ", ".join(f"{feature}=()" for feature in settings.PERMISSIONS_POLICY)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.header:
+            response.headers.setdefault("Permissions-Policy", self.header)
+        return response

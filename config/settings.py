@@ -83,9 +83,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.PermissionsPolicyMiddleware",
     # Static files are answered here, before sessions and the rest are set up.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before anything reads the session, the user or the form data from the database.
+    "config.middleware.HostileInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,7 +96,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "config.middleware.AdminTwoFactorMiddleware",
+    "config.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout noted during the request into the answer.
     "axes.middleware.AxesMiddleware",
@@ -176,6 +179,23 @@ if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
 TRUSTED_PROXY_COUNT: int = _read("TRUSTED_PROXY_COUNT", env.int, 0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("Environment variable TRUSTED_PROXY_COUNT must not be negative.")
+#: Password-reset requests answered with a mail, per address asked for and per client address,
+#: in a window of PASSWORD_RESET_WINDOW_MINUTES; over a limit the page is the same, no mail.
+PASSWORD_RESET_LIMIT_PER_ADDRESS: int = _read("PASSWORD_RESET_LIMIT_PER_ADDRESS", env.int, 3)
+PASSWORD_RESET_LIMIT_PER_CLIENT: int = _read("PASSWORD_RESET_LIMIT_PER_CLIENT", env.int, 10)
+PASSWORD_RESET_WINDOW_MINUTES: int = _read("PASSWORD_RESET_WINDOW_MINUTES", env.int, 60)
+if (
+    min(
+        PASSWORD_RESET_LIMIT_PER_ADDRESS,
+        PASSWORD_RESET_LIMIT_PER_CLIENT,
+        PASSWORD_RESET_WINDOW_MINUTES,
+    )
+    < 1
+):
+    raise ImproperlyConfigured(
+        "Environment variables PASSWORD_RESET_LIMIT_PER_ADDRESS, PASSWORD_RESET_LIMIT_PER_CLIENT "
+        "and PASSWORD_RESET_WINDOW_MINUTES must be at least 1."
+    )
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
@@ -188,9 +208,18 @@ AXES_VERBOSE = False
 # Masked in the logs and in the request data django-axes keeps with each failed attempt.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
 
-# Two-factor authentication with time-based codes (django-otp). Any account may enrol a device;
-# with ADMIN_REQUIRE_2FA on, the Django admin is only open to sessions verified with a code.
+# Two-factor authentication with time-based codes (django-otp). Any account may enrol a device.
+# An account required to use it (each setting below) has, until its session is verified with a
+# code, no more power than an anonymous visitor (config.middleware.TwoFactorMiddleware).
+#: is_staff accounts, in the Django admin only.
 ADMIN_REQUIRE_2FA: bool = _read_bool("ADMIN_REQUIRE_2FA", False)
+#: Superusers, everywhere.
+REQUIRE_2FA_SUPERUSERS: bool = _read_bool("REQUIRE_2FA_SUPERUSERS", False)
+#: is_staff accounts (those that may open the admin), everywhere.
+REQUIRE_2FA_STAFF: bool = _read_bool("REQUIRE_2FA_STAFF", False)
+#: Holders of a role that sees detainees' personal data (programme staff, institution
+#: administrators), everywhere.
+REQUIRE_2FA_PERSONAL_DATA: bool = _read_bool("REQUIRE_2FA_PERSONAL_DATA", False)
 OTP_TOTP_ISSUER = _read("OTP_TOTP_ISSUER", env.str, "PKS Registry")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
@@ -230,6 +259,28 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+#: Browser features no page of the site uses, refused to every page (the Permissions-Policy
+#: header, config.middleware.PermissionsPolicyMiddleware).
+PERMISSIONS_POLICY = [
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "display-capture",
+    "encrypted-media",
+    "fullscreen",
+    "geolocation",
+    "gyroscope",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "picture-in-picture",
+    "publickey-credentials-get",
+    "screen-wake-lock",
+    "serial",
+    "usb",
+    "xr-spatial-tracking",
+]
 # Only the site's own files; no inline script or style. The nonce is added to the header only
 # on pages whose template asked for it (the Django admin's few inline tags).
 SECURE_CSP = {

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from institutions import otp_views
+from institutions.forms import ThrottledPasswordResetForm
 
 from . import views
 
@@ -40,9 +41,11 @@ urlpatterns = [
     path(
         "accounts/password/reset/",
         auth_views.PasswordResetView.as_view(
+            # At most a few mails per address and per client (institutions.forms).
+            form_class=ThrottledPasswordResetForm,
             # Links in the e-mail use the configured address, never the request's Host header
             # (read when the e-mail is written).
-            extra_email_context={"site_url": lazy(lambda: settings.SITE_URL, str)()}
+            extra_email_context={"site_url": lazy(lambda: settings.SITE_URL, str)()},
         ),
         name="password_reset",
     ),

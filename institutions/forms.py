@@ -1,12 +1,22 @@
 """Forms of the staff pages an institution administrator uses to manage staff accounts, and
-the form parts every app's pages share: a safe multiple choice of records, and the one
-stale-edit protection of edit forms (`VersionedFormMixin`)."""
+of the login and the password reset, and the form parts every app's pages share: a safe
+multiple choice of records, and the one stale-edit protection of edit forms
+(`VersionedFormMixin`)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_client_ip_address
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +25,74 @@ from .models import Membership
 from .services import EMAIL_TAKEN
 
 Role = Membership.Role
+
+logger = logging.getLogger(__name__)
+
+#: The longest username the lockout records (django-axes keeps at most 255 characters).
+_LOCKOUT_USERNAME_LENGTH = 255
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, with a bound on the username that Django sets but does not check.
+
+    A username longer than any account's is a wrong login like any other: the same error, and
+    counted by the lockout (django-axes) under its first 255 characters, so that such attempts
+    are throttled too instead of failing where the lockout writes them down.
+    """
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username is not None and len(username) > self.fields["username"].max_length:
+            credentials = {"username": username[:_LOCKOUT_USERNAME_LENGTH]}
+            if settings.AXES_ENABLED and not AxesProxyHandler.is_allowed(self.request, credentials):
+                self.request.axes_locked_out = True
+            else:
+                user_login_failed.send(
+                    sender=__name__, credentials=credentials, request=self.request
+                )
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+
+def _reset_counter(kind: str, value: str) -> str:
+    digest = hashlib.sha256(value.encode("utf-8", errors="replace")).hexdigest()
+    return f"password-reset:{kind}:{digest}"
+
+
+def _count(key: str) -> int:
+    """Count one request under `key` for the window; returns the count so far."""
+    window = settings.PASSWORD_RESET_WINDOW_MINUTES * 60
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Django's password-reset form, sending at most PASSWORD_RESET_LIMIT_PER_ADDRESS mails to
+    one address and answering at most PASSWORD_RESET_LIMIT_PER_CLIENT requests of one client
+    address (as the login lockout derives it, TRUSTED_PROXY_COUNT included) per
+    PASSWORD_RESET_WINDOW_MINUTES, so the form cannot bomb a mailbox.
+
+    Over a limit nothing is sent, and the answer is the same page as always ("if the address
+    belongs to an account, a mail was sent"), so the limit reveals nothing about the address.
+    The counts live in the cache, keyed by digests (no address is stored in clear).
+    """
+
+    def save(self, *args, request=None, **kwargs) -> None:
+        email = self.cleaned_data["email"].strip().lower()
+        client = (get_client_ip_address(request) if request is not None else None) or "-"
+        per_address = _count(_reset_counter("address", email))
+        per_client = _count(_reset_counter("client", client))
+        if (
+            per_address > settings.PASSWORD_RESET_LIMIT_PER_ADDRESS
+            or per_client > settings.PASSWORD_RESET_LIMIT_PER_CLIENT
+        ):
+            logger.warning("Password reset: request over the limit; no mail sent")
+            return
+        super().save(*args, request=request, **kwargs)
 
 
 class StaffAccountForm(forms.Form):

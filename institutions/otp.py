@@ -1,9 +1,13 @@
 """Two-factor authentication with time-based one-time codes (TOTP), on django-otp.
 
 Any account may enrol one authenticator app; from then on its login has a second step that asks
-for the current code, and only a session verified with a code counts as verified (the Django
-admin may require that, see `config.middleware.AdminTwoFactorMiddleware`). The secret lives in
-django-otp's `TOTPDevice`; an administrator removes a lost device in the admin.
+for the current code, and only a session verified with a code counts as verified. The secret
+lives in django-otp's `TOTPDevice`; an administrator removes a lost device in the admin.
+
+Some accounts can be required to verify (`requires_verification`: superusers, `is_staff`
+accounts, holders of a personal-data role, each by a setting; and `is_staff` accounts in the
+admin with ADMIN_REQUIRE_2FA): until their session is verified, `config.middleware.
+TwoFactorMiddleware` lets them act only as an anonymous visitor.
 
 Between the password and the code the account is not logged in: the session only holds a
 pending login (`start_pending_login`), which expires after `PENDING_LOGIN_SECONDS`.
@@ -18,12 +22,15 @@ from dataclasses import dataclass
 
 import segno
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from . import access
 
 #: Session key of a login that passed the password step and waits for its code.
 PENDING_SESSION_KEY = "otp_pending_login"
@@ -51,6 +58,29 @@ class CodeForm(forms.Form):
                 _("Enter the 6 digits shown by your authenticator app."), code="invalid"
             )
         return token
+
+
+def requires_verification(user, *, in_admin: bool = False) -> bool:
+    """Whether `user` must verify its session with a code before it has any power: by the
+    settings REQUIRE_2FA_SUPERUSERS, REQUIRE_2FA_STAFF (`is_staff` accounts) and
+    REQUIRE_2FA_PERSONAL_DATA (a personal-data role at any institution), and in the admin
+    (`in_admin`) by ADMIN_REQUIRE_2FA for `is_staff` accounts."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if settings.REQUIRE_2FA_SUPERUSERS and user.is_superuser:
+        return True
+    if user.is_staff and (settings.REQUIRE_2FA_STAFF or (in_admin and settings.ADMIN_REQUIRE_2FA)):
+        return True
+    return bool(
+        settings.REQUIRE_2FA_PERSONAL_DATA
+        and access.institution_ids(user, access.PERSONAL_DATA_ROLES)
+    )
+
+
+def is_verified(user) -> bool:
+    """Whether the session of `user` was verified with a code (django-otp's OTPMiddleware)."""
+    check = getattr(user, "is_verified", None)
+    return bool(check and check())
 
 
 def confirmed_device(user: AbstractBaseUser) -> TOTPDevice | None:

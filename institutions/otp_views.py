@@ -24,11 +24,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
 
 from . import otp
+from .forms import LoginForm
 
 
 class LoginView(auth_views.LoginView):
     """Django's login; an account with a confirmed device goes on to the code step instead of
     being logged in."""
+
+    form_class = LoginForm
 
     def form_valid(self, form) -> HttpResponse:
         user = form.get_user()

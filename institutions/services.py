@@ -83,9 +83,48 @@ def _ensure_another_admin(institution: Institution, user: AbstractUser) -> None:
         )
 
 
-def _deactivate_if_unattached(*, actor: AbstractUser, user: AbstractUser) -> None:
-    """An account left without any membership can do nothing: switch it off (not superusers)."""
-    if user.is_superuser or not user.is_active or user.memberships.exists():
+def may_deactivate(
+    *, actor: AbstractUser, user: AbstractUser, institution_ids: Iterable[int]
+) -> bool:
+    """Whether `actor` may switch `user` off, given the institutions `user` held roles at.
+
+    Only an account the actor's institutions manage: every one of its memberships is at an
+    institution the actor administers, and it is not an operator's account (superuser or
+    `is_staff`), which no institution manages even after adding it as a member.
+    """
+    if user.is_superuser or user.is_staff:
+        return False
+    if access.is_superuser(actor):
+        return True
+    administered = access.institution_ids(actor, {Role.ADMIN})
+    held = set(institution_ids)
+    return bool(held) and held <= administered
+
+
+def sessions_end(user: AbstractUser) -> int:
+    """End every session of `user` (e.g. when the account is switched off), so that an old
+    session cookie does not work again if the account is reactivated. Returns how many."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    user_key = str(user.pk)
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(session.get_decoded().get("_auth_user_id")) == user_key
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
+def _deactivate_if_unattached(
+    *, actor: AbstractUser, user: AbstractUser, held_at: Iterable[int]
+) -> None:
+    """An account left without any membership can do nothing: switch it off, if `actor` may
+    (see `may_deactivate`; `held_at` are the institutions it held roles at before)."""
+    if not user.is_active or user.memberships.exists():
+        return
+    if not may_deactivate(actor=actor, user=user, institution_ids=held_at):
         return
     before = _account_state(user)
     user.is_active = False
@@ -100,6 +139,10 @@ def _deactivate_if_unattached(*, actor: AbstractUser, user: AbstractUser) -> Non
         user.get_username(),
         user.pk,
     )
+
+
+def _held_at(user: AbstractUser) -> set[int]:
+    return set(user.memberships.values_list("institution_id", flat=True))
 
 
 def _clean_roles(roles: Iterable[str]) -> list[str]:
@@ -286,7 +329,7 @@ def role_revoke(
 ) -> None:
     """Take `role` at `institution` away from `user`. The last active administrator keeps the
     administrator role (ValidationError); an account left without any membership is set
-    inactive, unless it is a superuser."""
+    inactive if `actor` may (`may_deactivate`: never an operator's account)."""
     _ensure_admin(actor, institution)
     _lock(institution)
     membership = Membership.objects.filter(user=user, institution=institution, role=role).first()
@@ -298,6 +341,7 @@ def role_revoke(
         )
     if role == Role.ADMIN:
         _ensure_another_admin(institution, user)
+    held_at = _held_at(user)
     history.record_delete(membership, user=actor)
     membership.delete()
     access.forget(user)
@@ -311,14 +355,15 @@ def role_revoke(
         user.get_username(),
         user.pk,
     )
-    _deactivate_if_unattached(actor=actor, user=user)
+    _deactivate_if_unattached(actor=actor, user=user, held_at=held_at)
 
 
 @transaction.atomic
 def member_remove(*, actor: AbstractUser, institution: Institution, user: AbstractUser) -> None:
     """End `user`'s access at `institution`: every role there is removed. The last active
     administrator cannot be removed (ValidationError); an account left without any membership
-    is set inactive, unless it is a superuser. Roles at other institutions are kept."""
+    is set inactive if `actor` may (`may_deactivate`: never an operator's account). Roles at
+    other institutions are kept."""
     _ensure_admin(actor, institution)
     _lock(institution)
     memberships = Membership.objects.filter(user=user, institution=institution)
@@ -331,6 +376,7 @@ def member_remove(*, actor: AbstractUser, institution: Institution, user: Abstra
         )
     if Role.ADMIN in roles:
         _ensure_another_admin(institution, user)
+    held_at = _held_at(user)
     for membership in memberships:
         history.record_delete(membership, user=actor)
     memberships.delete()
@@ -345,4 +391,4 @@ def member_remove(*, actor: AbstractUser, institution: Institution, user: Abstra
         institution.pk,
         ",".join(roles),
     )
-    _deactivate_if_unattached(actor=actor, user=user)
+    _deactivate_if_unattached(actor=actor, user=user, held_at=held_at)

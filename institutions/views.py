@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
@@ -50,8 +50,15 @@ def _member(institution: Institution, user_id: int) -> AbstractUser:
 
 
 def _done(request: HttpRequest, institution: Institution) -> HttpResponse:
-    """Back to the staff list, or to the staff home if the user no longer administers it."""
+    """Back to the staff list, or to the staff home if the user no longer administers it.
+
+    An administrator who stepped down from their last role switched their own account off,
+    which ended its sessions: this request's session is let go of too."""
     access.forget(request.user)
+    request.user.refresh_from_db(fields=["is_active"])
+    if not request.user.is_active:
+        logout(request)
+        return redirect("staff:home")
     if access.has_role(request.user, institution.pk, access.ADMIN_ROLES):
         return redirect("institutions:staff", institution.pk)
     return redirect("staff:home")

@@ -26,7 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from institutions.spreadsheets import neutralise
+from institutions.spreadsheets import neutralise, text_row
 
 from . import access
 from .assist import Risk, Substance, highest
@@ -178,19 +178,15 @@ def render_xlsx(participants: Iterable[Participant], *, identified: bool) -> byt
     sheet = workbook.active
     sheet.title = _("Participants")[:31]
     columns = headers(identified=identified)
-    sheet.append(columns)
+    text_row(sheet, columns)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
     for index in range(1, len(columns) + 1):
         sheet.column_dimensions[get_column_letter(index)].width = 22
     for row in export_rows(participants, identified=identified):
-        sheet.append(row)
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                # openpyxl stores a text starting with "=" as a formula; force plain text.
-                cell.data_type = "s"
-            elif isinstance(cell.value, datetime.date):
+        for cell in text_row(sheet, row):
+            if isinstance(cell.value, datetime.date):
                 cell.number_format = "DD-MM-YYYY"
     output = io.BytesIO()
     workbook.save(output)

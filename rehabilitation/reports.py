@@ -43,6 +43,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from institutions.models import Institution
+from institutions.spreadsheets import text_row
 
 from .assist import Risk, highest
 from .models import (
@@ -461,8 +462,7 @@ def _figure_rows(figures: Figures) -> list[tuple[str, str, int | Decimal | None]
 
 
 def _sheet_header(sheet, cells: Sequence[str], widths: Sequence[int]) -> None:
-    sheet.append(list(cells))
-    for cell in sheet[sheet.max_row]:
+    for cell in text_row(sheet, cells):
         cell.font = Font(bold=True)
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -477,17 +477,15 @@ def render_xlsx(
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = _("Report")[:31]
-    sheet.append([title])
+    text_row(sheet, [title])  # a programme's or institution's name: never a formula
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append([_("Period"), figures.period.start, figures.period.end])
+    text_row(sheet, [_("Period"), figures.period.start, figures.period.end])
     for cell in sheet[2][1:]:
         cell.number_format = "DD-MM-YYYY"
     sheet.append([])
     _sheet_header(sheet, [_("Section"), _("Figure"), _("Value")], (28, 40, 12))
     for section, label, value in _figure_rows(figures):
-        sheet.append([section, label, value])
-        for cell in sheet[sheet.max_row][:2]:
-            cell.data_type = "s"  # phase names are data: never a formula
+        text_row(sheet, [section, label, value])  # phase names are data: never a formula
         if isinstance(value, Decimal):
             sheet.cell(row=sheet.max_row, column=3).number_format = _PERCENT
     if programmes:
@@ -509,7 +507,8 @@ def render_xlsx(
         )
         for line in programmes:
             f = line.figures
-            per.append(
+            text_row(
+                per,
                 [
                     line.programme.name,
                     line.programme.host.display_name,
@@ -520,11 +519,9 @@ def render_xlsx(
                     f.ended,
                     f.completion_rate,
                     f.attendance_rate,
-                ]
+                ],
             )
             row = per.max_row
-            for column in (1, 2):
-                per.cell(row=row, column=column).data_type = "s"
             for column in (8, 9):
                 per.cell(row=row, column=column).number_format = _PERCENT
     output = io.BytesIO()

@@ -19,6 +19,14 @@ def _isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Every test starts with an empty cache (it holds the password-reset counts)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 # --- One of everything: the world of the permission matrix and the form fuzzing ------------
 
 

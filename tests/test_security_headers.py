@@ -44,9 +44,25 @@ def csp(response) -> dict[str, str]:
     return directives
 
 
+#: Powerful browser features every page refuses (Permissions-Policy), at least these.
+REFUSED_FEATURES = ("camera", "microphone", "geolocation", "payment", "usb")
+
+
+def permissions_policy(response) -> dict[str, str]:
+    """The Permissions-Policy header as {feature: allow list}."""
+    features = {}
+    for part in response.headers.get("Permissions-Policy", "").split(","):
+        name, _, value = part.strip().partition("=")
+        features[name] = value
+    return features
+
+
 def assert_security_headers(response) -> None:
     for name, value in EXPECTED_HEADERS.items():
         assert response.headers.get(name) == value, name
+    policy = permissions_policy(response)
+    for feature in REFUSED_FEATURES:
+        assert policy.get(feature) == "()", feature
     assert csp(response) == CSP_DIRECTIVES
     assert "unsafe-inline" not in response["Content-Security-Policy"]
 
@@ -181,3 +197,18 @@ def test_admin_pages_work_under_the_policy(admin_client, url):
         else:
             assert f'nonce="{nonce.group(1)}"' in text, text
     assert not INLINE_ATTRIBUTE.search(html), INLINE_ATTRIBUTE.search(html)
+
+
+def test_the_permissions_policy_refuses_every_feature_on_every_kind_of_answer(client):
+    """The header is on pages, redirects, errors and the health check alike."""
+    for url, status in (
+        (reverse("public:registry"), 200),
+        (reverse("staff:home"), 302),
+        ("/pks/999999/", 404),
+        (reverse("healthz"), 200),
+    ):
+        response = client.get(url, secure=True)
+        assert response.status_code == status, url
+        policy = permissions_policy(response)
+        assert set(REFUSED_FEATURES) <= set(policy), url
+        assert all(value == "()" for value in policy.values()), url

@@ -25,7 +25,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from institutions import access
-from institutions.spreadsheets import neutralise
+from institutions.spreadsheets import as_text, neutralise, text_row
 
 from ..filters import filter_agreements
 from ..models import Agreement, AgreementQuerySet, Party
@@ -131,7 +131,7 @@ def render_xlsx(agreements: Iterable[Agreement]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = _("Agreements")[:31]
-    sheet.append(_headers())
+    text_row(sheet, _headers())
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
@@ -140,10 +140,8 @@ def render_xlsx(agreements: Iterable[Agreement]) -> bytes:
     for row_number, row in enumerate(export_rows(agreements), start=2):
         for column, value in enumerate(row, start=1):
             cell = sheet.cell(row=row_number, column=column, value=value)
-            if isinstance(value, str):
-                # openpyxl stores a text starting with "=" as a formula; force plain text.
-                cell.data_type = "s"
-            elif column - 1 in DATE_COLUMNS and value is not None:
+            as_text(cell)
+            if column - 1 in DATE_COLUMNS and isinstance(value, datetime.date):
                 cell.number_format = "DD-MM-YYYY"
     output = io.BytesIO()
     workbook.save(output)

@@ -375,7 +375,9 @@ def test_a_form_sent_without_a_version_is_refused_and_overwrites_nothing(world):
     # Someone else changed the record; a form sent back without its version must not
     # overwrite that change unseen. The page then carries the current version.
     participant = world["held"]
-    participant_services.participant_update(participant=participant, user=world["staff"], sex="m")
+    participant_services.participant_update(
+        participant=participant, user=world["staff"], full_name="Baru"
+    )
     data = _participant_data(participant, "", full_name="Tanpa Versi", sex="m")
     del data["version"]
     client = browser(world, "second_staff")

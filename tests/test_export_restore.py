@@ -23,7 +23,7 @@ from django.db.models.fields.files import FieldFile
 from agreements.models import Agreement, SignedScan
 from institutions.management.commands import restore_data
 from institutions.models import Institution
-from rehabilitation.demo import DEMO_PASSWORD, seed_demo
+from config.demo import DEMO_PASSWORD, seed_demo
 from tests import factories
 
 User = get_user_model()

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from agreements.models import Agreement, Meeting
 from institutions.models import Institution, Membership, Person
-from rehabilitation.demo import DEMO_PASSWORD, seed_demo
+from config.demo import DEMO_PASSWORD, seed_demo
 from rehabilitation.models import Enrolment, Participant, Programme
 
 pytestmark = pytest.mark.django_db

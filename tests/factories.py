@@ -1,10 +1,12 @@
 """Small builders for test data.
 
 Draft-level records (institutions, people, a draft agreement, a programme, a participant, a
-screened enrolment) are plain rows. Every state past those is reached through the services,
-as the staff pages reach it, so that it carries its status history, events and history
-entries: an agreement in discussion, ready, signed or terminated goes through
-`agreements.services.lifecycle`. The moves are made by `actor()`, a superuser who holds no
+screened enrolment) are plain rows. An agreement in discussion, ready, signed or terminated is
+reached through `agreements.services.lifecycle`, as the staff pages reach it, so that it
+carries its status history and history entries. (`enrolment` still writes its status as a
+row: many tests ask it for states the enrolment services refuse, such as a programme without
+phases or a participant held elsewhere; `conftest.build_world` moves its enrolments through
+the services.) The moves are made by `actor()`, a superuser who holds no
 role anywhere (so that no institution's staff lists change).
 
 Signing issues the official PDF once the signing commits; tests run inside a transaction that

@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "institutions",
     "agreements",
     "rehabilitation",
+    # Last: it has no models, only the demo scenario built on the apps above.
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -57,7 +57,7 @@ def build_world() -> World:
     partner of its programme; `other` is an unrelated institution with its own agreement,
     whose administrator and programme staff make the cross-institution attempts.
     """
-    from agreements.models import Agreement, CalendarFeed, Party, SigningEvent
+    from agreements.models import Agreement, CalendarFeed, Party
     from agreements.services import documents, issuing
     from agreements.services import meetings as meeting_services
     from institutions.models import Membership
@@ -112,17 +112,19 @@ def build_world() -> World:
         own, partner, status=Agreement.Status.READY, title="PKS Siap Ditandatangani"
     )
     signed = factories.agreement(
-        own, partner, status=Agreement.Status.SIGNED, title="PKS Rehabilitasi Matriks"
+        own,
+        partner,
+        status=Agreement.Status.SIGNED,
+        title="PKS Rehabilitasi Matriks",
+        signing_venue="Aula Rutan",
+        signing_host=own,
+        signing_time=datetime.time(9),
     )
     factories.agreement(other, other_partner, status=Agreement.Status.SIGNED, title="PKS Lain")
-    event = SigningEvent.objects.create(
-        date=signed.signed_on, start_time=datetime.time(9), venue="Aula Rutan", host=own
-    )
-    Agreement.objects.filter(pk=signed.pk).update(signing_event=event)
+    event = signed.signing_event
     signatory = factories.person("Penandatangan Matriks")
     # Ready for signing: every party names its signatory.
     Party.objects.filter(agreement=ready).update(signatory=signatory, signatory_position="Kepala")
-    signed.refresh_from_db()
     issued = issuing.issued_document_for(signed)
     scan = documents.scan_upload(
         agreement=signed,

@@ -275,7 +275,9 @@ def test_agreement_search_filters_by_title_and_party(admin_client):
 def test_agreement_changelist_shows_current_status_from_the_calendar(admin_client):
     ended = factories.agreement(
         factories.institution(),
+        factories.institution(),
         status=Agreement.Status.SIGNED,
+        signed_on=datetime.date(2019, 12, 20),
         effective_date=datetime.date(2020, 1, 1),
         end_date=datetime.date(2021, 1, 1),
     )

@@ -55,7 +55,10 @@ DAY = datetime.date(2025, 8, 11)
 
 
 def _programme(inst: Institution) -> Programme:
-    pks = factories.agreement(inst, status=Agreement.Status.SIGNED)
+    # A signed agreement has two parties at least: the other is a BNNK of no one here.
+    pks = factories.agreement(
+        inst, factories.institution(kind="bnnk"), status=Agreement.Status.SIGNED
+    )
     return factories.programme(pks, inst)
 
 
@@ -124,7 +127,9 @@ BUILDERS: dict[type[Model], Callable[[Institution], Model]] = {
         agreement=factories.agreement(inst), from_status="draft", to_status="discussion"
     ),
     SignedScan: lambda inst: SignedScan.objects.create(
-        agreement=factories.agreement(inst, status=Agreement.Status.SIGNED),
+        agreement=factories.agreement(
+            inst, factories.institution(kind="bnnk"), status=Agreement.Status.SIGNED
+        ),
         file=ContentFile(b"%PDF-1.4", name="scan.pdf"),
         original_name="scan.pdf",
         size=8,
@@ -133,7 +138,9 @@ BUILDERS: dict[type[Model], Callable[[Institution], Model]] = {
     ),
     Notice: lambda inst: Notice.objects.create(
         kind=Notice.Kind.EXPIRING,
-        agreement=factories.agreement(inst, status=Agreement.Status.SIGNED),
+        agreement=factories.agreement(
+            inst, factories.institution(kind="bnnk"), status=Agreement.Status.SIGNED
+        ),
         event_date=DAY,
         recipients="staf@example.go.id",
     ),

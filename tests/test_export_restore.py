@@ -21,9 +21,9 @@ from django.core.management import CommandError, call_command
 from django.db.models.fields.files import FieldFile
 
 from agreements.models import Agreement, SignedScan
+from config.demo import DEMO_PASSWORD, seed_demo
 from institutions.management.commands import restore_data
 from institutions.models import Institution
-from rehabilitation.demo import DEMO_PASSWORD, seed_demo
 from tests import factories
 
 User = get_user_model()
@@ -113,12 +113,12 @@ def rich_dataset(settings) -> None:
 
 
 def tamper(source: Path, target: Path) -> None:
-    """A copy of the archive with one byte of one stored file changed, manifest untouched."""
+    """A copy of the archive with one byte of one stored scan changed, manifest untouched."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
         changed = False
         for info in original.infolist():
             content = original.read(info)
-            if info.filename.startswith("files/") and not changed:
+            if info.filename.startswith("files/") and b"scan" in content and not changed:
                 content = content.replace(b"scan", b"scam", 1)
                 changed = True
             copy.writestr(info, content)
@@ -140,13 +140,13 @@ def test_round_trip_loses_nothing_and_bad_restores_keep_nothing(settings, tmp_pa
     rich_dataset(settings)
     before = snapshot()
     files_before = private_files()
-    assert len(files_before) == 2
+    assert len(files_before) == 3  # two scans and the issued document of the demo
     assert all(before[label] for label in ["auth.User", "rehabilitation.Enrolment"])
 
     archive = tmp_path / "backup.zip"
     out = io.StringIO()
     call_command("export_data", str(archive), stdout=out)
-    assert "2 file(s)" in out.getvalue()
+    assert "3 file(s)" in out.getvalue()
     assert archive.stat().st_mode & 0o777 == 0o600
     with zipfile.ZipFile(archive) as opened:
         manifest = json.loads(opened.read("manifest.json"))

@@ -166,7 +166,9 @@ def make_agreement(
         "1. Undang-Undang Nomor 35 Tahun 2009 tentang Narkotika\n"
         "2) Peraturan Menteri Hukum dan HAM Nomor 12 Tahun 2017",
     )
-    agreement = factories.agreement(*_institutions(parties), status=status, articles=0, **fields)
+    signed_on = fields.pop("signed_on", factories.SIGNING_DAY)
+    # Completed as a draft, then moved on through the services (a signed text never changes).
+    agreement = factories.agreement(*_institutions(parties), articles=0, **fields)
     for order in range(1, parties + 1):
         signatory = factories.person(f"Penandatangan Ke{order}", nip=f"19780101200501100{order}")
         Party.objects.filter(agreement=agreement, order=order).update(
@@ -179,7 +181,7 @@ def make_agreement(
             heading=heading,
             body=f"(1) Ayat pertama pasal {number}.\n(2) Ayat kedua pasal {number}.",
         )
-    return agreement
+    return factories.advance(agreement, status, signed_on=signed_on)
 
 
 @pytest.mark.django_db
@@ -446,6 +448,8 @@ def test_project_static_directory_is_the_fetch_root() -> None:
 @pytest.mark.django_db
 def test_filename_is_safe_ascii() -> None:
     agreement = factories.agreement(
+        factories.institution(),
+        factories.institution(),
         status=Agreement.Status.SIGNED,
         title='PKS "Rehabilitasi" / Narkotika\\Rutan: Lapas Pekalongan — Café 日本',
         signed_on=datetime.date(2025, 8, 4),

@@ -44,7 +44,9 @@ def world():
     pks = factories.agreement(batang, pekalongan, status="signed")
     social = factories.programme(pks, pekalongan, batang, name="Program Sosial Pekalongan")
     medical = factories.programme(
-        factories.agreement(pemalang, status="signed"), pemalang, name="Program Medis Pemalang"
+        factories.agreement(pemalang, factories.institution(kind="bnnk"), status="signed"),
+        pemalang,
+        name="Program Medis Pemalang",
     )
     one = factories.participant(
         pekalongan,

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from agreements.models import Agreement, SigningEvent
+from agreements.models import Agreement
 from institutions import access
 from institutions.models import Membership
 from rehabilitation.models import AccessLog, Enrolment, Phase, Programme
@@ -360,8 +360,9 @@ def test_an_agreement_of_other_institutions_is_not_a_choice(english, world):
 
 
 def test_the_launch_event_must_be_the_agreements_signing(english, world):
-    elsewhere = SigningEvent.objects.create(date=TODAY, venue="Aula Lain", host=world["host"])
-    factories.agreement(world["partner"], world["host"], status="signed", signing_event=elsewhere)
+    elsewhere = factories.agreement(
+        world["partner"], world["host"], status="signed", signing_venue="Aula Lain"
+    ).signing_event
     login(english, world, "editor")
     response = english.post(
         reverse("rehabilitation:programme_create"),

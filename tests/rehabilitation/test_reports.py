@@ -70,7 +70,9 @@ def world():
     other_pks = factories.agreement(pemalang, batang, status="signed")
     medical = factories.programme(other_pks, pemalang, pekalongan, name="Program Medis Pemalang")
     elsewhere = factories.programme(
-        factories.agreement(semarang, status="signed"), semarang, name="Program Semarang"
+        factories.agreement(semarang, factories.institution(kind="bnnk"), status="signed"),
+        semarang,
+        name="Program Semarang",
     )
 
     def enrol(name, **fields):

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo`: load the scenario of the seed news report (see rehabilitation.demo)."""
+"""`manage.py seed_demo`: load the scenario of the seed news report (see config.demo)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rehabilitation.demo import DEMO_PASSWORD, DEMO_USERNAMES, DemoAccountsRefused, seed_demo
+from config.demo import DEMO_PASSWORD, DEMO_USERNAMES, DemoAccountsRefused, seed_demo
 
 
 class Command(BaseCommand):
     help = (
         "Load the demo scenario: Rutan Pemalang, Rutan Pekalongan, Lapas Pekalongan and BNNK "
         "Batang, their PKS, the discussion meeting, the signing and the social rehabilitation "
-        "programme with invented participants. Safe to run again. Also creates demo accounts "
-        "with a published password, which needs DEBUG on; --no-accounts loads only the data."
+        "programme with invented participants, all made through the services. Safe to run "
+        "again. Also creates demo accounts with a published password, which needs DEBUG on; "
+        "--no-accounts loads only the data."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         total = sum(created.values())
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data loaded ({total} new rows; existing ones brought up to date)."
+                f"Demo data loaded ({total} new rows; steps already taken were left as they are)."
             )
         )
         for label, count in sorted(created.items()):

@@ -58,10 +58,10 @@ from rehabilitation.services.enrolment import (
     enrolment_end,
     enrolment_enrol,
     enrolment_next_phase,
-    enrolment_screen,
-    participant_create,
-    programme_create,
 )
+from rehabilitation.services.participants import participant_create
+from rehabilitation.services.programmes import programme_create
+from rehabilitation.services.screening import enrolment_screen
 
 #: The password of every demo account, reset on each run so that it is always this one.
 DEMO_PASSWORD = "demo-pks-2025"  # noqa: S105 - a published demo password, refused without DEBUG

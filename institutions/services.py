@@ -17,12 +17,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
@@ -104,9 +105,6 @@ def may_deactivate(
 def sessions_end(user: AbstractUser) -> int:
     """End every session of `user` (e.g. when the account is switched off), so that an old
     session cookie does not work again if the account is reactivated. Returns how many."""
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-
     user_key = str(user.pk)
     ended = [
         session.pk

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from django.utils import formats
 from django.utils.translation import gettext as _
@@ -74,20 +75,20 @@ class Sum:
     attribute: bool = False
 
 
-def _complement(sum_: Sum, unknown: set, values: Mapping) -> Hashable | None:
+def _complement(sum_: Sum, unknown: set, values: Mapping, hidden: frozenset) -> Hashable | None:
     """The next term of `sum_` to withhold: the total when it is shown, else the smallest
     shown part (a non-zero one first)."""
-    if sum_.total not in unknown:
+    if sum_.total not in unknown and sum_.total not in hidden:
         return sum_.total
-    shown = [part for part in sum_.parts if part not in unknown]
+    shown = [part for part in sum_.parts if part not in unknown and part not in hidden]
     if not shown:
         return None
     return min(shown, key=lambda part: (values[part] == 0, values[part]))
 
 
-def _weakness(sum_: Sum, values: Mapping, withheld: set, hidden: frozenset) -> Hashable | None:
-    """A term of `sum_` that must also be withheld for it to give nothing away, or None."""
-    unknown = {key for key in (sum_.total, *sum_.parts) if key in withheld or key in hidden}
+def _weakness(sum_: Sum, values: Mapping, unknown: set) -> Hashable | None:
+    """A term of `sum_` that must also be withheld for it to give nothing away, or None.
+    `unknown`: the terms a reader cannot work out (withheld, or hidden and not derivable)."""
     if sum_.attribute and values[sum_.total] > 0 and len(sum_.parts) >= 2:
         nonzero = [part for part in sum_.parts if values[part]]
         if len(nonzero) == 1:
@@ -96,14 +97,69 @@ def _weakness(sum_: Sum, values: Mapping, withheld: set, hidden: frozenset) -> H
                 return full
             if not any(part in unknown for part in sum_.parts if part != full):
                 return next(part for part in sum_.parts if part != full)
-    if len(unknown) == 1:
-        (only,) = unknown
-        if only in withheld or 0 < values[only] < MIN_CELL:
-            return _complement(sum_, unknown, values)
     if sum_.total not in unknown:
         rest = values[sum_.total] - sum(values[p] for p in sum_.parts if p not in unknown)
         if 0 < rest < MIN_CELL:
             return sum_.total
+    return None
+
+
+def _determined(sums: Sequence[Sum], unknown: set) -> set:
+    """The unknown terms that the sums pin down all together (by any combination of
+    subtractions): those alone in a row of the reduced echelon form of the system."""
+    variables = sorted(
+        {key for sum_ in sums for key in (sum_.total, *sum_.parts) if key in unknown}, key=repr
+    )
+    column = {key: index for index, key in enumerate(variables)}
+    rows = []
+    for sum_ in sums:
+        row = [Fraction(0)] * len(variables)
+        for key, sign in ((sum_.total, 1), *((part, -1) for part in sum_.parts)):
+            if key in column:
+                row[column[key]] += sign
+        if any(row):
+            rows.append(row)
+    pivot_row = 0
+    for col in range(len(variables)):
+        found = next((r for r in range(pivot_row, len(rows)) if rows[r][col]), None)
+        if found is None:
+            continue
+        rows[pivot_row], rows[found] = rows[found], rows[pivot_row]
+        lead = rows[pivot_row][col]
+        rows[pivot_row] = [value / lead for value in rows[pivot_row]]
+        for r in range(len(rows)):
+            if r != pivot_row and rows[r][col]:
+                factor = rows[r][col]
+                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[pivot_row], strict=True)]
+        pivot_row += 1
+    determined = set()
+    for row in rows[:pivot_row]:
+        nonzero = [index for index, value in enumerate(row) if value]
+        if len(nonzero) == 1:
+            determined.add(variables[nonzero[0]])
+    return determined
+
+
+def _next_withheld(
+    sums: Sequence[Sum], values: Mapping, withheld: set, hidden: frozenset
+) -> Hashable | None:
+    """The next key to withhold for the table to give nothing away, or None when it is safe."""
+    derivable = _determined(sums, withheld | hidden)
+    # A withheld count, or a small hidden group, that the sums pin down: withhold another term
+    # of a sum it is in.
+    for key in sorted(derivable, key=repr):
+        if key in withheld or 0 < values[key] < MIN_CELL:
+            for sum_ in sums:
+                if key in (sum_.total, *sum_.parts):
+                    complement = _complement(sum_, withheld, values, hidden)
+                    if complement is not None:
+                        return complement
+    # Hidden terms that can be worked out are as good as shown.
+    unknown = withheld | (hidden - derivable)
+    for sum_ in sums:
+        key = _weakness(sum_, values, unknown)
+        if key is not None and key not in hidden:
+            return key
     return None
 
 
@@ -119,15 +175,8 @@ def suppress_table(
     sums = list(sums)
     hidden = frozenset(hidden)
     withheld = {key for key, value in values.items() if key not in hidden and 0 < value < MIN_CELL}
-    changed = True
-    while changed:
-        changed = False
-        for sum_ in sums:
-            # Never a hidden key: those are unknown already.
-            key = _weakness(sum_, values, withheld, hidden)
-            if key is not None:
-                withheld.add(key)
-                changed = True
+    while (key := _next_withheld(sums, values, withheld, hidden)) is not None:
+        withheld.add(key)
     return {
         key: Cell(None, small=value < MIN_CELL) if key in withheld else Cell(value)
         for key, value in values.items()

@@ -141,24 +141,26 @@ def _determined(sums: Sequence[Sum], unknown: set) -> set:
 
 
 def _next_withheld(
-    sums: Sequence[Sum], values: Mapping, withheld: set, hidden: frozenset
+    sums: Sequence[Sum], values: Mapping, withheld: set, hidden: frozenset, fixed: frozenset
 ) -> Hashable | None:
-    """The next key to withhold for the table to give nothing away, or None when it is safe."""
+    """The next key to withhold for the table to give nothing away, or None when it is safe
+    (or could only be made so by changing a `fixed` key)."""
     derivable = _determined(sums, withheld | hidden)
+    settled = hidden | fixed
     # A withheld count, or a small hidden group, that the sums pin down: withhold another term
     # of a sum it is in.
     for key in sorted(derivable, key=repr):
         if key in withheld or 0 < values[key] < MIN_CELL:
             for sum_ in sums:
                 if key in (sum_.total, *sum_.parts):
-                    complement = _complement(sum_, withheld, values, hidden)
+                    complement = _complement(sum_, withheld, values, settled)
                     if complement is not None:
                         return complement
     # Hidden terms that can be worked out are as good as shown.
     unknown = withheld | (hidden - derivable)
     for sum_ in sums:
         key = _weakness(sum_, values, unknown)
-        if key is not None and key not in hidden:
+        if key is not None and key not in settled:
             return key
     return None
 
@@ -168,14 +170,26 @@ def suppress_table(
     sums: Iterable[Sum] = (),
     *,
     hidden: Iterable[Hashable] = (),
+    settled: Mapping[Hashable, Cell] | None = None,
 ) -> dict[Hashable, Cell]:
     """The protected cells of a table: `values` by key, the `sums` that hold between them,
     and the `hidden` keys that are never published (but may be worked out). Returns a cell
-    for every key that is not hidden."""
+    for every key that is not hidden.
+
+    `settled`: cells already protected elsewhere (a programme's own report), kept as they
+    are, so that two views of the same cell never differ; only the other keys are withheld
+    to protect the sums that join them (the totals of an institution's programmes)."""
     sums = list(sums)
     hidden = frozenset(hidden)
-    withheld = {key for key, value in values.items() if key not in hidden and 0 < value < MIN_CELL}
-    while (key := _next_withheld(sums, values, withheld, hidden)) is not None:
+    settled = settled or {}
+    withheld = {key for key, cell in settled.items() if not cell.shown}
+    withheld |= {
+        key
+        for key, value in values.items()
+        if key not in hidden and key not in settled and 0 < value < MIN_CELL
+    }
+    fixed = frozenset(settled)
+    while (key := _next_withheld(sums, values, withheld, hidden, fixed)) is not None:
         withheld.add(key)
     return {
         key: Cell(None, small=value < MIN_CELL) if key in withheld else Cell(value)

@@ -593,12 +593,17 @@ def shown_figures(figures: Figures, *, exact: bool) -> ShownFigures:
 def shown_institution(result: InstitutionFigures, *, exact: bool) -> ShownInstitution:
     """An institution report as a reader sees it. Protected, the programmes' lines and the
     total are one table: each count of the total is the sum of the programmes' (the column
-    sums), and each programme's cells are protected as in its own report."""
+    sums). Each programme's cells are exactly those of its own report, and the total's
+    cells are withheld as needed so that no programme's withheld cell can be worked out."""
     values, sums = _table("total", result.total, exact)
+    settled: dict = {}
     for line in result.programmes:
         more_values, more_sums = _table(line.programme.pk, line.figures, exact)
         values |= more_values
         sums += more_sums
+        if not exact:  # each programme's cells exactly as its own report shows them
+            hidden = _hidden([line.programme.pk])
+            settled |= disclosure.suppress_table(more_values, more_sums, hidden=hidden)
     if result.programmes:
         measures = {key[1:] for key in values if key[0] == "total"} - {(m,) for m in _HIDDEN}
         for measure in sorted(measures, key=str):
@@ -609,7 +614,10 @@ def shown_institution(result: InstitutionFigures, *, exact: bool) -> ShownInstit
             )
             sums.append(Sum(("total", *measure), parts))
     scopes = ["total", *(line.programme.pk for line in result.programmes)]
-    cells = disclosure.table(values, sums, hidden=_hidden(scopes), exact=exact)
+    if exact:
+        cells = disclosure.exact_table(values, hidden=_hidden(scopes))
+    else:
+        cells = disclosure.suppress_table(values, sums, hidden=_hidden(scopes), settled=settled)
     return ShownInstitution(
         institution=result.institution,
         total=_shown("total", result.total, cells, exact),

@@ -458,3 +458,112 @@ def test_the_protection_is_explained_in_indonesian(client, world):
     assert "dirahasiakan" in page
     detail = client.get(reverse("rehabilitation:programme", args=[world["programme"].pk]))
     assert "Jumlah dilindungi" in detail.content.decode()
+
+
+# --- An institution's report against its programmes' own ---------------------------------
+
+_COUNT = st.one_of(st.just(0), st.integers(1, 9), st.integers(10, 30))
+_PHASES = ("Orientasi", "Primer")
+
+
+def _figures(draw_counts) -> reports.Figures:
+    phases, endings, marks, risks, enrolled = draw_counts
+    return reports.Figures(
+        period=reports.Period(D(2025, 1, 1), D(2025, 12, 31)),
+        enrolled=enrolled,
+        active_by_phase=tuple(
+            reports.Group(key, key or "none", n)
+            for key, n in zip((reports.NO_PHASE, *_PHASES), phases, strict=True)
+        ),
+        endings=tuple(
+            reports.Group(status, status, n)
+            for status, n in zip(Enrolment.FINAL_STATUSES, endings, strict=True)
+        ),
+        attendance=tuple(
+            reports.Group(status, status, n)
+            for status, n in zip(Attendance.Status.values, marks, strict=True)
+        ),
+        intake_risk=tuple(
+            reports.Group(key, key, n)
+            for key, n in zip(("low", "moderate", "high", reports.UNSCREENED), risks, strict=True)
+        ),
+    )
+
+
+_PROGRAMME_COUNTS = st.tuples(
+    st.lists(_COUNT, min_size=3, max_size=3),
+    st.lists(_COUNT, min_size=5, max_size=5),
+    st.lists(_COUNT, min_size=3, max_size=3),
+    st.lists(_COUNT, min_size=4, max_size=4),
+    _COUNT,
+)
+
+
+def _added(counts):
+    return tuple(
+        [sum(column) for column in zip(*parts, strict=True)]
+        if isinstance(parts[0], list)
+        else sum(parts)
+        for parts in zip(*counts, strict=True)
+    )
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.lists(_PROGRAMME_COUNTS, min_size=1, max_size=3))
+def test_an_institution_report_never_undoes_its_programmes_protection(counts):
+    from institutions.models import Institution
+    from rehabilitation.models import Programme
+
+    programmes = [Programme(pk=n + 1, name=f"P{n}") for n in range(len(counts))]
+    lines = tuple(
+        reports.ProgrammeFigures(programme, _figures(c))
+        for programme, c in zip(programmes, counts, strict=True)
+    )
+    result = reports.InstitutionFigures(Institution(pk=1), _figures(_added(counts)), lines)
+    shown = reports.shown_institution(result, exact=False)
+    for line, shown_line in zip(lines, shown.programmes, strict=True):
+        # The same cells as the programme's own report.
+        assert shown_line.figures == reports.shown_figures(line.figures, exact=False)
+    for figures in (shown.total, *(line.figures for line in shown.programmes)):
+        for cell in _all_cells(figures).values():
+            assert not (cell.shown and 0 < cell.value < MIN_CELL)
+    # No withheld cell of a programme (nor a small hidden group) can be worked out from the
+    # whole institution report: an independent rank check over all its sums.
+    values, sums = reports._table("total", result.total, False)
+    for line in lines:
+        more_values, more_sums = reports._table(line.programme.pk, line.figures, False)
+        values |= more_values
+        sums += more_sums
+    measures = {key[1:] for key in values if key[0] == "total"} - {("marks",), ("started",)}
+    for measure in measures:
+        sums.append(Sum(("total", *measure), tuple((p.pk, *measure) for p in programmes)))
+    cells = {}
+    for scope, figures in [
+        ("total", shown.total),
+        *(
+            (p.pk, shown_line.figures)
+            for p, shown_line in zip(programmes, shown.programmes, strict=True)
+        ),
+    ]:
+        cells |= {
+            (scope, "enrolled"): figures.enrolled,
+            (scope, "active"): figures.active,
+            (scope, "ended"): figures.ended,
+        }
+        for kind, attr in [
+            ("phase", "active_by_phase"),
+            ("ending", "endings"),
+            ("attendance", "attendance"),
+            ("risk", "intake_risk"),
+        ]:
+            cells |= {(scope, kind, line.key): line.cell for line in getattr(figures, attr)}
+        for hidden in ("marks", "started"):
+            value = values[(scope, hidden)]
+            cells[(scope, hidden)] = disclosure.Cell(None, small=value < MIN_CELL)
+    found = _recoverable(values, sums, cells)
+    leaks = {
+        key
+        for key in found
+        if 0 < values[key] < MIN_CELL or (key[0] != "total" and key[1] not in ("marks", "started"))
+    }
+    assert not leaks

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -538,7 +538,7 @@ _HIDDEN = ("marks", "started")
 def _table(scope, figures: Figures, exact: bool) -> tuple[dict, list[Sum]]:
     """The cells and sums of one report's figures, keyed by (scope, measure[, group])."""
     groups = _groups(figures, exact)
-    values = {(scope, "enrolled"): figures.enrolled}
+    values: dict[Hashable, int] = {(scope, "enrolled"): figures.enrolled}
     sums = []
     for kind, (total, attribute) in _BREAKDOWNS.items():
         parts = tuple((scope, kind, group.key) for group in groups[kind])
@@ -628,11 +628,11 @@ def shown_institution(result: InstitutionFigures, *, exact: bool) -> ShownInstit
     )
 
 
-def status_cells(counts: Mapping[str, int], *, exact: bool) -> dict[str, Cell]:
+def status_cells(counts: Mapping[str, int], *, exact: bool) -> dict[Hashable, Cell]:
     """A programme's enrolments by status now (`counts`), with their total ("total") and the
     places taken ("active"), as shown: exact for those who may see its participants,
     protected by the one rule for everyone else (the outcomes are an attribute)."""
-    values = {status: counts.get(status, 0) for status in Status.values}
+    values: dict[Hashable, int] = {status: counts.get(status, 0) for status in Status.values}
     values["total"] = sum(values.values())
     values["active"] = sum(values[status] for status in Enrolment.ACTIVE_STATUSES)
     values["ended"] = sum(values[status] for status in Enrolment.FINAL_STATUSES)

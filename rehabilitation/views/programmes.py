@@ -176,7 +176,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "active": active,
             "free": (
                 None
-                if programme.capacity is None or not active.shown
+                if programme.capacity is None or active.value is None
                 else max(programme.capacity - active.value, 0)
             ),
             "by_status": by_status,

@@ -7,10 +7,11 @@ public and every other staff role get protected figures, made here:
 
 1. Primary suppression: a count of 1 to `MIN_CELL` - 1 is withheld (0 is shown).
 2. Complementary suppression: a table is a set of sums (`Sum`: a total and its parts, some
-   parts perhaps never published, `hidden`). No withheld count may be worked out from one:
-   a sum with a single unknown term (withheld or hidden) gives it away, so another term is
-   withheld; a sum whose shown total leaves 1 to 9 for its unknown parts gives away a small
-   group (or a bound on a withheld one), so the total is withheld.
+   terms perhaps never published, `hidden`). No withheld count, and no hidden group of 1 to
+   9, may be worked out from the shown ones by any combination of subtractions (checked by
+   linear algebra over all the sums, `_determined`): another term of a sum it is in is
+   withheld, the total first. A sum whose shown total leaves 1 to 9 for its unknown parts
+   gives away a small group (or a bound on a withheld one), so its total is withheld.
 3. Group disclosure: when a sum that splits people by an attribute (an outcome, a risk band,
    an attendance mark: `attribute=True`) has a single non-zero part, showing it (or showing
    the other parts as 0) tells everyone's attribute. The full part is withheld, and another

@@ -58,6 +58,14 @@ def visible_programmes(user: User, queryset: QuerySet[Programme] | None = None) 
     return queryset.filter(Q(host_id__in=ids) | Q(partners__in=ids)).distinct()
 
 
+def programmes_with_personal_data(user: User) -> QuerySet[Programme]:
+    """Programmes whose participants `user` may see (`may_see_personal_data` for each)."""
+    if is_superuser(user):
+        return Programme.objects.all()
+    ids = _personal_data_ids(user)
+    return Programme.objects.filter(Q(host_id__in=ids) | Q(partners__in=ids)).distinct()
+
+
 def visible_participants(user: User, queryset: QuerySet[Participant] | None = None) -> QuerySet:
     """Participants held at, or enrolled in a programme run with, an institution where
     `user` may see personal data. Nobody else sees any."""
@@ -168,6 +176,15 @@ def may_read_access_log(user: User, institution_id: int) -> bool:
 def may_see_institution_report(user: User, institution_id: int) -> bool:
     """Any staff of an institution sees the aggregate report of its programmes."""
     return access.has_role(user, institution_id)
+
+
+def may_see_exact_report(user: User, where: Programme | Institution) -> bool:
+    """Whether `user` gets a report's exact figures (and its view is logged): those who may
+    see the participants' records of the programme or institution. Everyone else who sees the
+    report gets it protected (`rehabilitation.disclosure`)."""
+    if not is_superuser(user) and not _personal_data_ids(user):
+        return False  # without reading the programme's partners
+    return may_see_personal_data(user, where)
 
 
 def may_create_programmes(user: User) -> bool:

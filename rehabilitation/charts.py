@@ -3,6 +3,9 @@
 A chart is accessible on its own (`role="img"`, a `<title>` and a `<desc>` naming every bar
 and its value, visible text labels) and the pages show its data as a table under it too.
 Colours and sizes are SVG presentation attributes, not `style` attributes.
+
+A bar may be a withheld count (`disclosure.Cell` not shown): it is drawn without a bar, its
+text says "< 10" or "withheld", and no length or value in the picture gives it away.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, slugify
+
+from .disclosure import Cell
 
 #: Drawing sizes in SVG user units; the picture scales with the page width.
 WIDTH = 720
@@ -32,8 +37,15 @@ AXIS_COLOUR = "#d8dde5"
 
 @dataclass(frozen=True, slots=True)
 class Bar:
+    """One bar: its label, its value (None: withheld) and the text of its value."""
+
     label: str
-    value: int
+    value: int | None
+    text: str
+
+    @property
+    def shown(self) -> bool:
+        return self.value is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,33 +66,38 @@ class Chart:
         return bar_chart_svg(self)
 
 
+def _bar(label: str, value: int | Cell) -> Bar:
+    cell = value if isinstance(value, Cell) else Cell(int(value))
+    return Bar(str(label), cell.value, cell.text)
+
+
 def bar_chart(
-    *, key: str, title: str, bars: Sequence[tuple[str, int]], value_label: str = ""
+    *, key: str, title: str, bars: Sequence[tuple[str, int | Cell]], value_label: str = ""
 ) -> Chart:
-    """A chart of `bars` ((label, count) pairs, drawn in that order)."""
+    """A chart of `bars` ((label, count or cell) pairs, drawn in that order)."""
     return Chart(
         key=key,
         title=title,
-        bars=tuple(Bar(str(label), int(value)) for label, value in bars),
+        bars=tuple(_bar(label, value) for label, value in bars),
         value_label=value_label,
     )
 
 
 def bar_chart_svg(chart: Chart) -> SafeString:
     """The chart as an `<svg>` element; every text is escaped."""
-    top = max((bar.value for bar in chart.bars), default=0)
+    top = max((bar.value for bar in chart.bars if bar.value is not None), default=0)
     area = WIDTH - LABEL_WIDTH - VALUE_WIDTH - 2 * PADDING
     height = max(len(chart.bars), 1) * ROW_HEIGHT + 2 * PADDING
     title_id, desc_id = f"{chart.dom_id}-title", f"{chart.dom_id}-desc"
-    description = "; ".join(f"{bar.label}: {bar.value}" for bar in chart.bars)
+    description = "; ".join(f"{bar.label}: {bar.text}" for bar in chart.bars)
     rows = []
     for index, bar in enumerate(chart.bars):
         y = PADDING + index * ROW_HEIGHT
-        length = round(area * bar.value / top) if top else 0
+        length = round(area * bar.value / top) if top and bar.value is not None else 0
         text_y = y + ROW_HEIGHT // 2 + FONT_SIZE // 3
         rows.append(
             (
-                f"{bar.label}: {bar.value}",
+                f"{bar.label}: {bar.text}",
                 LABEL_WIDTH - PADDING,
                 text_y,
                 Truncator(bar.label).chars(LABEL_CHARS),
@@ -90,7 +107,7 @@ def bar_chart_svg(chart: Chart) -> SafeString:
                 BAR_HEIGHT,
                 LABEL_WIDTH + length + 6,
                 text_y,
-                bar.value,
+                bar.text,
             )
         )
     bars = format_html_join(

@@ -23,7 +23,10 @@ The figures, for a period from `start` to `end` (both days included):
   band of its first screening (the earliest linked to the enrolment; without one, the
   participant's latest unlinked screening on or before the start date).
 
-Public aggregates (`public_counts`) follow the small-cell rule: see `suppress`.
+What a reader gets of them is `Shown...`: exact for those who may see the participants'
+records, protected by the one disclosure rule (`rehabilitation.disclosure`) for everyone else,
+the public statistics (`public_counts`) included. The page, its charts and the Excel file all
+read the shown figures, so that each carries the same withheld cells.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 import datetime
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -45,7 +48,9 @@ from openpyxl.utils import get_column_letter
 from institutions.models import Institution
 from institutions.spreadsheets import text_row
 
+from . import disclosure
 from .assist import Risk, highest
+from .disclosure import Cell, Sum
 from .models import (
     Attendance,
     Enrolment,
@@ -62,8 +67,8 @@ Status = Enrolment.Status
 NO_PHASE = ""
 #: Key of the "no screening found" group of `Figures.intake_risk`.
 UNSCREENED = "unscreened"
-#: Groups smaller than this are not shown on public pages.
-MIN_PUBLIC_CELL = 10
+#: Groups smaller than this are not shown on public pages (the one rule's threshold).
+MIN_PUBLIC_CELL = disclosure.MIN_CELL
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,27 +443,268 @@ def institution_figures(
     )
 
 
+# --- What a reader is shown --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One group of a shown figure: its key, its label and its count as shown."""
+
+    key: str
+    label: str
+    cell: Cell
+
+
+@dataclass(frozen=True, slots=True)
+class ShownFigures:
+    """The figures of a report as its reader sees them: exact (`exact`, for those who may see
+    the records) or protected, with rates only where both their counts are shown."""
+
+    period: Period
+    exact: bool
+    enrolled: Cell
+    active: Cell
+    ended: Cell
+    active_by_phase: tuple[Line, ...]
+    endings: tuple[Line, ...]
+    attendance: tuple[Line, ...]
+    intake_risk: tuple[Line, ...]
+    completion_rate: Decimal | None
+    attendance_rate: Decimal | None
+    completion_rate_withheld: bool = False
+    attendance_rate_withheld: bool = False
+
+    def _cell(self, lines: Iterable[Line], key: str) -> Cell:
+        return next((line.cell for line in lines if line.key == key), Cell(0))
+
+    @property
+    def completed(self) -> Cell:
+        return self._cell(self.endings, Status.COMPLETED)
+
+    @property
+    def dropped_out(self) -> Cell:
+        return self._cell(self.endings, Status.DROPPED_OUT)
+
+    @staticmethod
+    def _rate_text(rate: Decimal | None, withheld: bool) -> str:
+        return _("withheld") if withheld else percent(rate)
+
+    @property
+    def completion_rate_text(self) -> str:
+        return self._rate_text(self.completion_rate, self.completion_rate_withheld)
+
+    @property
+    def attendance_rate_text(self) -> str:
+        return self._rate_text(self.attendance_rate, self.attendance_rate_withheld)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownProgramme:
+    """One programme's line of an institution report, as shown."""
+
+    programme: Programme
+    figures: ShownFigures
+
+
+@dataclass(frozen=True, slots=True)
+class ShownInstitution:
+    """An institution report as shown: all programmes together and each one."""
+
+    institution: Institution
+    total: ShownFigures
+    programmes: tuple[ShownProgramme, ...] = field(default=())
+
+
+def _groups(figures: Figures, exact: bool) -> dict[str, tuple[Group, ...]]:
+    """The groups of each figure; a protected report always lists "not yet in a phase", so
+    that its presence says nothing."""
+    phases = figures.active_by_phase
+    if not exact and not any(group.key == NO_PHASE for group in phases):
+        phases = (Group(NO_PHASE, _("Not yet in a phase"), 0), *phases)
+    return {
+        "phase": phases,
+        "ending": figures.endings,
+        "attendance": figures.attendance,
+        "risk": figures.intake_risk,
+    }
+
+
+#: Which sum each breakdown makes up, and whether it splits people by an attribute.
+_BREAKDOWNS = {"phase": ("active", False), "ending": ("ended", True)}
+_BREAKDOWNS |= {"attendance": ("marks", True), "risk": ("started", True)}
+#: Never published: the sums that only the breakdowns show.
+_HIDDEN = ("marks", "started")
+
+
+def _table(scope, figures: Figures, exact: bool) -> tuple[dict, list[Sum]]:
+    """The cells and sums of one report's figures, keyed by (scope, measure[, group])."""
+    groups = _groups(figures, exact)
+    values: dict[Hashable, int] = {(scope, "enrolled"): figures.enrolled}
+    sums = []
+    for kind, (total, attribute) in _BREAKDOWNS.items():
+        parts = tuple((scope, kind, group.key) for group in groups[kind])
+        values[(scope, total)] = sum(group.count for group in groups[kind])
+        values |= {(scope, kind, group.key): group.count for group in groups[kind]}
+        sums.append(Sum((scope, total), parts, attribute=attribute))
+    return values, sums
+
+
+def _shown(scope, figures: Figures, cells: Mapping, exact: bool) -> ShownFigures:
+    groups = _groups(figures, exact)
+
+    def lines(kind: str) -> tuple[Line, ...]:
+        return tuple(
+            Line(group.key, group.label, cells[(scope, kind, group.key)]) for group in groups[kind]
+        )
+
+    def withheld(*keys) -> bool:
+        return not all(cells[(scope, *key)].shown for key in keys)
+
+    completion = withheld(("ended",), ("ending", Status.COMPLETED))
+    present, absent = Attendance.Status.PRESENT, Attendance.Status.ABSENT
+    attendance = withheld(("attendance", present), ("attendance", absent))
+    return ShownFigures(
+        period=figures.period,
+        exact=exact,
+        enrolled=cells[(scope, "enrolled")],
+        active=cells[(scope, "active")],
+        ended=cells[(scope, "ended")],
+        active_by_phase=lines("phase"),
+        endings=lines("ending"),
+        attendance=lines("attendance"),
+        intake_risk=lines("risk"),
+        completion_rate=None if completion else figures.completion_rate,
+        attendance_rate=None if attendance else figures.attendance_rate,
+        completion_rate_withheld=completion,
+        attendance_rate_withheld=attendance,
+    )
+
+
+def _hidden(scopes: Iterable) -> list:
+    return [(scope, measure) for scope in scopes for measure in _HIDDEN]
+
+
+def shown_figures(figures: Figures, *, exact: bool) -> ShownFigures:
+    """A programme's figures as a reader sees them: exact, or protected by the one rule."""
+    values, sums = _table("report", figures, exact)
+    cells = disclosure.table(values, sums, hidden=_hidden(["report"]), exact=exact)
+    return _shown("report", figures, cells, exact)
+
+
+def shown_institution(result: InstitutionFigures, *, exact: bool) -> ShownInstitution:
+    """An institution report as a reader sees it. Protected, the programmes' lines and the
+    total are one table: each count of the total is the sum of the programmes' (the column
+    sums). Each programme's cells are exactly those of its own report, and the total's
+    cells are withheld as needed so that no programme's withheld cell can be worked out."""
+    values, sums = _table("total", result.total, exact)
+    settled: dict = {}
+    for line in result.programmes:
+        more_values, more_sums = _table(line.programme.pk, line.figures, exact)
+        values |= more_values
+        sums += more_sums
+        if not exact:  # each programme's cells exactly as its own report shows them
+            hidden = _hidden([line.programme.pk])
+            settled |= disclosure.suppress_table(more_values, more_sums, hidden=hidden)
+    if result.programmes:
+        measures = {key[1:] for key in values if key[0] == "total"} - {(m,) for m in _HIDDEN}
+        for measure in sorted(measures, key=str):
+            parts = tuple(
+                (line.programme.pk, *measure)
+                for line in result.programmes
+                if (line.programme.pk, *measure) in values
+            )
+            sums.append(Sum(("total", *measure), parts))
+    scopes = ["total", *(line.programme.pk for line in result.programmes)]
+    if exact:
+        cells = disclosure.exact_table(values, hidden=_hidden(scopes))
+    else:
+        cells = disclosure.suppress_table(values, sums, hidden=_hidden(scopes), settled=settled)
+    return ShownInstitution(
+        institution=result.institution,
+        total=_shown("total", result.total, cells, exact),
+        programmes=tuple(
+            ShownProgramme(line.programme, _shown(line.programme.pk, line.figures, cells, exact))
+            for line in result.programmes
+        ),
+    )
+
+
+def status_cells(counts: Mapping[str, int], *, exact: bool) -> dict[Hashable, Cell]:
+    """A programme's enrolments by status now (`counts`), with their total ("total") and the
+    places taken ("active"), as shown: exact for those who may see its participants,
+    protected by the one rule for everyone else (the outcomes are an attribute)."""
+    values: dict[Hashable, int] = {status: counts.get(status, 0) for status in Status.values}
+    values["total"] = sum(values.values())
+    values["active"] = sum(values[status] for status in Enrolment.ACTIVE_STATUSES)
+    values["ended"] = sum(values[status] for status in Enrolment.FINAL_STATUSES)
+    sums = [
+        Sum("total", tuple(Status.values)),
+        Sum("active", tuple(Enrolment.ACTIVE_STATUSES)),
+        Sum("ended", tuple(Enrolment.FINAL_STATUSES), attribute=True),
+    ]
+    return disclosure.table(values, sums, hidden=("ended",), exact=exact)
+
+
 # --- The Excel file ----------------------------------------------------------------------
 
 #: Number format of the rates in the Excel file.
 _PERCENT = "0.0%"
 
 
-def _figure_rows(figures: Figures) -> list[tuple[str, str, int | Decimal | None]]:
+def _value(cell: Cell) -> int | str:
+    """A count for the Excel file: the number, or the text of a withheld count."""
+    return cell.value if cell.value is not None else cell.text
+
+
+def _rate(rate: Decimal | None, withheld: bool) -> Decimal | str | None:
+    return _("withheld") if withheld else rate
+
+
+def _figure_rows(figures: ShownFigures) -> list[tuple[str, str, int | str | Decimal | None]]:
     """(section, figure, value) rows, in the order of the page."""
-    rows: list[tuple[str, str, int | Decimal | None]] = [
-        (_("Enrolments"), _("Enrolled in the period"), figures.enrolled),
-        (_("Enrolments"), _("Active at the end of the period"), figures.active),
+    rows: list[tuple[str, str, int | str | Decimal | None]] = [
+        (_("Enrolments"), _("Enrolled in the period"), _value(figures.enrolled)),
+        (_("Enrolments"), _("Active at the end of the period"), _value(figures.active)),
     ]
-    rows += [(_("Active per phase"), group.label, group.count) for group in figures.active_by_phase]
-    rows += [(_("Endings in the period"), group.label, group.count) for group in figures.endings]
-    rows.append((_("Endings in the period"), _("Completion rate"), figures.completion_rate))
-    rows += [(_("Attendance"), group.label, group.count) for group in figures.attendance]
-    rows.append((_("Attendance"), _("Attendance rate"), figures.attendance_rate))
+    sections = [
+        (_("Active per phase"), figures.active_by_phase),
+        (_("Endings in the period"), figures.endings),
+    ]
+    for section, lines in sections:
+        rows += [(section, line.label, _value(line.cell)) for line in lines]
+    rows.append(
+        (
+            _("Endings in the period"),
+            _("Completion rate"),
+            _rate(figures.completion_rate, figures.completion_rate_withheld),
+        )
+    )
+    rows += [(_("Attendance"), line.label, _value(line.cell)) for line in figures.attendance]
+    rows.append(
+        (
+            _("Attendance"),
+            _("Attendance rate"),
+            _rate(figures.attendance_rate, figures.attendance_rate_withheld),
+        )
+    )
     rows += [
-        (_("ASSIST risk at intake"), group.label, group.count) for group in figures.intake_risk
+        (_("ASSIST risk at intake"), line.label, _value(line.cell)) for line in figures.intake_risk
     ]
     return rows
+
+
+def mode_text(figures: ShownFigures) -> str:
+    """What kind of figures a report shows, for its page and its Excel file."""
+    if figures.exact:
+        return _(
+            "Exact figures: your role gives access to these participants' records. "
+            "This view is recorded in the personal data access log."
+        )
+    return _(
+        "Protected figures: a group of fewer than %(min)s people is shown as “< %(min)s”, "
+        "a count that would let such a group or everyone's outcome be worked out is "
+        "withheld, and periods are whole calendar years."
+    ) % {"min": disclosure.MIN_CELL}
 
 
 def _sheet_header(sheet, cells: Sequence[str], widths: Sequence[int]) -> None:
@@ -469,18 +715,19 @@ def _sheet_header(sheet, cells: Sequence[str], widths: Sequence[int]) -> None:
 
 
 def render_xlsx(
-    *, title: str, figures: Figures, programmes: Sequence[ProgrammeFigures] = ()
+    *, title: str, figures: ShownFigures, programmes: Sequence[ShownProgramme] = ()
 ) -> bytes:
-    """The figures as an Excel workbook: a "Report" sheet of (section, figure, value) rows
-    under the title and the period, and for an institution a sheet with a line per programme.
-    Rates are fractions formatted as percentages; an empty rate cell means "no data"."""
+    """The shown figures as an Excel workbook: a "Report" sheet of (section, figure, value)
+    rows under the title, the period and the kind of figures, and for an institution a sheet
+    with a line per programme. Rates are fractions formatted as percentages; an empty rate
+    cell means "no data"; a withheld count or rate is a text cell saying so."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = _("Report")[:31]
     text_row(sheet, [title])  # a programme's or institution's name: never a formula
     sheet["A1"].font = Font(bold=True, size=14)
-    text_row(sheet, [_("Period"), figures.period.start, figures.period.end])
-    for cell in sheet[2][1:]:
+    text_row(sheet, [_("Period"), figures.period.start, figures.period.end, mode_text(figures)])
+    for cell in sheet[2][1:3]:
         cell.number_format = "DD-MM-YYYY"
     sheet.append([])
     _sheet_header(sheet, [_("Section"), _("Figure"), _("Value")], (28, 40, 12))
@@ -512,13 +759,10 @@ def render_xlsx(
                 [
                     line.programme.name,
                     line.programme.host.display_name,
-                    f.enrolled,
-                    f.active,
-                    f.completed,
-                    f.dropped_out,
-                    f.ended,
-                    f.completion_rate,
-                    f.attendance_rate,
+                    *(_value(cell) for cell in (f.enrolled, f.active, f.completed)),
+                    *(_value(cell) for cell in (f.dropped_out, f.ended)),
+                    _rate(f.completion_rate, f.completion_rate_withheld),
+                    _rate(f.attendance_rate, f.attendance_rate_withheld),
                 ],
             )
             row = per.max_row
@@ -530,19 +774,6 @@ def render_xlsx(
 
 
 # --- Public aggregates -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """A public count: shown, or withheld. `small` says why it is withheld: a group of 1 to
-    9 people (shown as "< 10"), or a count that would let such a group be worked out."""
-
-    value: int | None
-    small: bool = False
-
-    @property
-    def shown(self) -> bool:
-        return self.value is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,26 +790,29 @@ class PublicCounts:
         return (self.enrolled, self.active, self.completed)
 
 
-def _primary(count: int) -> Cell:
-    return Cell(None, small=True) if 0 < count < MIN_PUBLIC_CELL else Cell(count)
-
-
 def suppress(*, enrolled: int, active: int, completed: int) -> tuple[Cell, Cell, Cell]:
-    """The three public counts of a programme with small groups withheld.
+    """The three public counts of a programme, protected by the one rule.
 
-    Primary: every count from 1 to 9 is withheld (0 is shown). Secondary: active and
-    completed people are among the enrolled, the rest (those who dropped out, were
-    transferred, released or referred) is not shown. When what the enrolled count leaves
-    after the shown counts is 1 to 9, it is that small group (or a bound on a withheld
-    count) worked out by subtraction; the enrolled count is then withheld too. No totals are
-    shown, across programmes or otherwise, so nothing else can be subtracted.
+    Active and completed people are among the enrolled; the rest (those who dropped out,
+    were transferred, released or referred) is never shown, and neither are totals across
+    programmes. Those who ended are the completed and the rest: an outcome, so a programme
+    where everyone who ended completed does not show its completed count.
     """
-    cells = (_primary(enrolled), _primary(active), _primary(completed))
-    if cells[0].shown:
-        remainder = enrolled - sum(cell.value for cell in cells[1:] if cell.shown)
-        if 0 < remainder < MIN_PUBLIC_CELL:
-            cells = (Cell(None), cells[1], cells[2])
-    return cells
+    cells = disclosure.suppress_table(
+        {
+            "enrolled": enrolled,
+            "active": active,
+            "completed": completed,
+            "rest": enrolled - active - completed,
+            "ended": enrolled - active,
+        },
+        [
+            Sum("enrolled", ("active", "completed", "rest")),
+            Sum("ended", ("completed", "rest"), attribute=True),
+        ],
+        hidden=("rest", "ended"),
+    )
+    return cells["enrolled"], cells["active"], cells["completed"]
 
 
 def public_counts(programmes: QuerySet[Programme]) -> list[PublicCounts]:

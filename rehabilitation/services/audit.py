@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from institutions.models import Institution
+
 from ..models import AccessLog, Participant
 
 
@@ -36,4 +38,16 @@ def record_bulk_access(
             detail=detail[:255],
         )
         for participant in participants
+    )
+
+
+def record_report_access(*, user, institution: Institution, detail: str) -> AccessLog:
+    """One compact line for a report shown with exact figures (derived from the records of
+    the institution's participants): no participant, the report and its period in `detail`."""
+    return AccessLog.objects.create(
+        user=user,
+        participant=None,
+        institution=institution,
+        action=AccessLog.Action.VIEW,
+        detail=detail[:255],
     )

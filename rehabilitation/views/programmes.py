@@ -25,7 +25,7 @@ from institutions.access import staff_required
 from institutions.history_display import history_rows
 from institutions.models import Institution
 
-from .. import access, selectors
+from .. import access, disclosure, reports, selectors
 from ..forms.enrolment import (
     PhaseFormSet,
     ProgrammeEditForm,
@@ -45,19 +45,27 @@ Status = Enrolment.Status
 @require_GET
 @staff_required
 def programme_list(request: HttpRequest) -> HttpResponse:
-    """The programmes of the user's institutions, with their places taken."""
-    programmes = (
+    """The programmes of the user's institutions, with their places taken (exact where the
+    user may see the participants, protected by the one disclosure rule elsewhere)."""
+    programmes = list(
         access.visible_programmes(request.user)
         .select_related("host", "agreement")
         .annotate(
-            active=Count(
-                "enrolments",
-                filter=Q(enrolments__status__in=Enrolment.ACTIVE_STATUSES),
-                distinct=True,  # the partners join of `visible_programmes` repeats rows
-            )
+            **{
+                f"n_{status}": Count(
+                    "enrolments",
+                    filter=Q(enrolments__status=status),
+                    distinct=True,  # the partners join of `visible_programmes` repeats rows
+                )
+                for status in Status.values
+            }
         )
         .order_by("-launch_date", "name")
     )
+    exact = set(access.programmes_with_personal_data(request.user).values_list("pk", flat=True))
+    for programme in programmes:
+        counts = {status: getattr(programme, f"n_{status}") for status in Status.values}
+        programme.active = reports.status_cells(counts, exact=programme.pk in exact)["active"]
     return render(
         request,
         "rehabilitation/programme_list.html",
@@ -142,16 +150,18 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             action=AccessLog.Action.VIEW,
             detail=f"programme {programme.pk} list",
         )
+    # Counts of people: exact for those who see the participants, protected for the others.
+    cells = reports.status_cells(counts, exact=may_see_participants)
     by_status = [
         {
             "status": status,
             "label": status.label,
-            "count": counts.get(status.value, 0),
+            "count": cells[status.value],
             "enrolments": [e for e in enrolments if e.status == status],
         }
         for status in Status
     ]
-    active = sum(counts.get(status, 0) for status in Enrolment.ACTIVE_STATUSES)
+    active = cells["active"]
     phases = list(programme.phases.order_by("order"))
     return render(
         request,
@@ -164,11 +174,16 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "agreement_status": programme.agreement.current_status(),
             "takes_participants": programme.agreement.current_status() in AGREEMENT_IN_FORCE,
             "active": active,
-            "free": None if programme.capacity is None else max(programme.capacity - active, 0),
+            "free": (
+                None
+                if programme.capacity is None or active.value is None
+                else max(programme.capacity - active.value, 0)
+            ),
             "by_status": by_status,
-            "total": sum(counts.values()),
+            "total": cells["total"],
             "enrolments": enrolments,
             "may_see_participants": may_see_participants,
+            "min_cell": disclosure.MIN_CELL,
             "may_manage": may_manage,
             "history": history_rows(
                 selectors.programme_history(programme),

@@ -2,8 +2,11 @@
 personal data and the access log.
 
 - Reports are aggregates (no names, no register numbers): any staff role of the programme's
-  host or partners, or of the institution, sees them; everyone else gets 404.
-- The public statistics show counts only, with small groups withheld (`reports.suppress`).
+  host or partners, or of the institution, sees them; everyone else gets 404. Those who may
+  see the participants' records there get exact figures, and each such view or download is
+  one line of the access log; everyone else gets figures protected by the one disclosure
+  rule (`rehabilitation.disclosure`), for whole calendar years.
+- The public statistics show counts only, protected by the same rule (`reports.suppress`).
 - Exports of personal data need a personal-data role; identified exports (names, register
   numbers, dates of birth) only an administrator of the participants' institution. Every
   export is written to the access log, one line per participant.
@@ -32,9 +35,9 @@ from agreements.models import Agreement
 from institutions.access import staff_required
 from institutions.models import Institution
 
-from .. import access, charts, exports, reports
+from .. import access, charts, disclosure, exports, reports
 from ..models import AccessLog, Programme
-from ..services.audit import record_bulk_access
+from ..services.audit import record_bulk_access, record_report_access
 
 ACCESS_LOG_PAGE_SIZE = 50
 XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
@@ -72,6 +75,13 @@ class PeriodForm(forms.Form):
     @property
     def period(self) -> reports.Period:
         return reports.Period(self.cleaned_data["start"], self.cleaned_data["end"])
+
+    def shown_period(self, *, exact: bool) -> reports.Period:
+        """The period a report shows: the one asked for exact figures; for protected ones
+        the whole calendar year of its start (`disclosure.protected_period`)."""
+        if exact:
+            return self.period
+        return reports.Period(*disclosure.protected_period(self.period.start, self.period.end))
 
 
 class _UserChoiceField(forms.ModelChoiceField):
@@ -127,7 +137,7 @@ def _report_format(request: HttpRequest) -> str:
     return fmt
 
 
-def report_charts(figures: reports.Figures) -> list[charts.Chart]:
+def report_charts(figures: reports.ShownFigures) -> list[charts.Chart]:
     """The charts of a report page, each drawn from the same figures as its table."""
     people = _("People")
     return [
@@ -145,25 +155,25 @@ def report_charts(figures: reports.Figures) -> list[charts.Chart]:
         charts.bar_chart(
             key="phases",
             title=_("Active per phase at the end of the period"),
-            bars=[(group.label, group.count) for group in figures.active_by_phase],
+            bars=[(line.label, line.cell) for line in figures.active_by_phase],
             value_label=people,
         ),
         charts.bar_chart(
             key="endings",
             title=_("Endings in the period"),
-            bars=[(group.label, group.count) for group in figures.endings],
+            bars=[(line.label, line.cell) for line in figures.endings],
             value_label=people,
         ),
         charts.bar_chart(
             key="attendance",
             title=_("Attendance at sessions in the period"),
-            bars=[(group.label, group.count) for group in figures.attendance],
+            bars=[(line.label, line.cell) for line in figures.attendance],
             value_label=_("Marks"),
         ),
         charts.bar_chart(
             key="risk",
             title=_("ASSIST risk at intake (enrolments started in the period)"),
-            bars=[(group.label, group.count) for group in figures.intake_risk],
+            bars=[(line.label, line.cell) for line in figures.intake_risk],
             value_label=people,
         ),
     ]
@@ -176,23 +186,40 @@ def _xlsx_response(content: bytes, name: str, period: reports.Period) -> HttpRes
     return response
 
 
+def _period_context(form: PeriodForm, shown: reports.Period | None) -> dict:
+    """Whether the period shown differs from the one asked (protected figures)."""
+    asked = form.period if form.is_valid() else None
+    return {"period_snapped": shown is not None and asked is not None and shown != asked}
+
+
 @never_cache
 @require_GET
 @staff_required
 def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
     """A programme's figures for a period, as a page with charts or as Excel (?format=xlsx),
-    for any staff of its host or partner institutions."""
+    for any staff of its host or partner institutions: exact for those who may see its
+    participants (and logged), protected for everyone else."""
     programme, _may_manage = access.get_programme_for_user(
         request.user, pk, queryset=Programme.objects.select_related("host", "agreement")
     )
     fmt = _report_format(request)
     form = PeriodForm(request.GET)
-    figures = None
+    exact = access.may_see_exact_report(request.user, programme)
+    figures = period = None
     if form.is_valid():
-        figures = reports.programme_figures(programme=programme, period=form.period)
+        period = form.shown_period(exact=exact)
+        figures = reports.shown_figures(
+            reports.programme_figures(programme=programme, period=period), exact=exact
+        )
+        if exact:
+            record_report_access(
+                user=request.user,
+                institution=programme.host,
+                detail=f"report programme {programme.pk} {period.start}..{period.end} {fmt}",
+            )
         if fmt == "xlsx":
             content = reports.render_xlsx(title=programme.name, figures=figures)
-            return _xlsx_response(content, programme.name, form.period)
+            return _xlsx_response(content, programme.name, period)
     return render(
         request,
         "rehabilitation/reports/programme_report.html",
@@ -201,6 +228,8 @@ def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "figures": figures,
             "charts": report_charts(figures) if figures else [],
+            "mode": reports.mode_text(figures) if figures else "",
+            **_period_context(form, period),
         },
     )
 
@@ -210,20 +239,31 @@ def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The figures of the programmes an institution hosts or is a partner of, together and
-    per programme, for any staff of that institution."""
+    per programme, for any staff of that institution: exact for those who may see its
+    participants' records (and logged), protected for everyone else."""
     if not access.may_see_institution_report(request.user, pk):
         raise Http404(_("No such institution."))
     institution = get_object_or_404(Institution, pk=pk)
     fmt = _report_format(request)
     form = PeriodForm(request.GET)
-    result = None
+    exact = access.may_see_exact_report(request.user, institution)
+    result = period = None
     if form.is_valid():
-        result = reports.institution_figures(institution=institution, period=form.period)
+        period = form.shown_period(exact=exact)
+        result = reports.shown_institution(
+            reports.institution_figures(institution=institution, period=period), exact=exact
+        )
+        if exact:
+            record_report_access(
+                user=request.user,
+                institution=institution,
+                detail=f"report institution {institution.pk} {period.start}..{period.end} {fmt}",
+            )
         if fmt == "xlsx":
             content = reports.render_xlsx(
                 title=institution.name, figures=result.total, programmes=result.programmes
             )
-            return _xlsx_response(content, institution.display_name, form.period)
+            return _xlsx_response(content, institution.display_name, period)
     return render(
         request,
         "rehabilitation/reports/institution_report.html",
@@ -233,6 +273,8 @@ def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
             "result": result,
             "figures": result.total if result else None,
             "charts": report_charts(result.total) if result else [],
+            "mode": reports.mode_text(result.total) if result else "",
+            **_period_context(form, period),
         },
     )
 
@@ -251,7 +293,7 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "rehabilitation/public/statistics.html",
-        {"lines": reports.public_counts(programmes), "min_cell": reports.MIN_PUBLIC_CELL},
+        {"lines": reports.public_counts(programmes), "min_cell": disclosure.MIN_CELL},
     )
 
 

@@ -341,7 +341,7 @@ def test_figures_query_count_does_not_grow_with_enrolments(world, django_assert_
         ((0, 0, 0), (0, 0, 0)),
         ((9, 9, 0), (None, None, 0)),
         ((10, 10, 0), (10, 10, 0)),
-        ((11, 0, 11), (11, 0, 11)),
+        ((11, 0, 11), (11, 0, None)),  # everyone who ended completed: an outcome revealed
         ((25, 12, 11), (None, 12, 11)),  # 2 left without completing: withheld
         ((30, 12, 11), (None, 12, 11)),  # 7 others: withheld too
         ((33, 12, 11), (33, 12, 11)),  # 10 others: shown
@@ -421,7 +421,12 @@ def test_programme_report_access(english, world, institution, roles, status):
         assert "Program Sosial Pekalongan" in page
         assert "<svg" in page and "<title" in page
         assert "Not yet in a phase" in page
-        assert "33,3 %" in page or "33.3 %" in page  # completion rate
+        if Role.PROGRAMME in roles:  # may see the records: exact figures
+            assert "33,3 %" in page or "33.3 %" in page  # completion rate
+            assert 'data-report-mode="exact"' in page
+        else:  # 1 completed of 3: protected, withheld (rehabilitation.disclosure)
+            assert "33.3 %" not in page
+            assert 'data-report-mode="protected"' in page
         # Aggregates only: no names or register numbers.
         for name in "ABCDEFGHIJK":
             assert f"REG-{name}" not in page
@@ -552,7 +557,8 @@ def test_institution_report_unknown_institution_is_404_even_for_a_superuser(clie
 
 
 def test_institution_report_as_xlsx_has_a_line_per_programme(english, world):
-    english.force_login(factories.user(institution=world["pekalongan"], roles=(Role.VIEWER,)))
+    # Exact figures: a role that may see the records (viewers get them protected).
+    english.force_login(factories.user(institution=world["pekalongan"], roles=(Role.PROGRAMME,)))
     response = english.get(
         _url(
             "institution_report",

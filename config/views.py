@@ -17,6 +17,7 @@ from agreements.services.meetings import open_follow_ups_for
 from institutions import access
 from institutions.models import Institution, Membership
 from rehabilitation import access as rehabilitation_access
+from rehabilitation import selectors as rehabilitation_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ def staff_home(request: HttpRequest) -> HttpResponse:
             else institutions.filter(pk__in=access.institution_ids(user, {Membership.Role.ADMIN})),
             "sees_personal_data": access.is_superuser(user)
             or bool(access.institution_ids(user, access.PERSONAL_DATA_ROLES)),
+            "incoming_transfer_requests": rehabilitation_selectors.incoming_transfer_request_count(
+                user
+            ),
             "today": today,
         },
     )

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import translation
 
+from institutions import access as institution_access
 from institutions import services as staff_services
 from institutions.models import History, Membership
 from rehabilitation import selectors
@@ -228,6 +229,11 @@ def test_participant_create_correct_and_transfer_are_recorded(world):
     }
 
     lapas = factories.institution(kind="lapas")
+    # An immediate transfer: the user works with the participants there.
+    Membership.objects.create(
+        user=world["staff"], institution=lapas, role=Membership.Role.PROGRAMME
+    )
+    institution_access.forget(world["staff"])
     transfer = participant_services.participant_transfer(
         participant=participant,
         user=world["staff"],

@@ -17,6 +17,7 @@ from agreements.models import Agreement
 from agreements.services.meetings import open_follow_ups_for
 from institutions import access
 from rehabilitation import access as rehabilitation_access
+from rehabilitation import selectors as rehabilitation_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ def staff_home(request: HttpRequest) -> HttpResponse:
             "follow_ups": open_follow_ups_for(user),
             "administered": access.own_institutions(user, access.ADMIN_ROLES),
             "sees_personal_data": access.may_see_personal_data(user),
+            "incoming_transfer_requests": rehabilitation_selectors.incoming_transfer_request_count(
+                user
+            ),
             "today": today,
         },
     )

@@ -102,6 +102,11 @@ def may_see_personal_data(user: User, among: Iterable[int] | None = None) -> boo
     return bool(ids if among is None else ids & set(among))
 
 
+def holds_role(user: User, roles: Iterable[str]) -> bool:
+    """Whether `user` holds one of `roles` at any institution (superuser status aside)."""
+    return bool(institution_ids(user, roles))
+
+
 def scope_institution_ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int] | None:
     """The institutions whose records `user` works with: None (all of them) for superusers,
     else those where `user` holds one of `roles`. For scopes such as the admin's."""

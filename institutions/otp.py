@@ -73,7 +73,7 @@ def requires_verification(user, *, in_admin: bool = False) -> bool:
         return True
     return bool(
         settings.REQUIRE_2FA_PERSONAL_DATA
-        and access.institution_ids(user, access.PERSONAL_DATA_ROLES)
+        and access.holds_role(user, access.PERSONAL_DATA_ROLES)
     )
 
 

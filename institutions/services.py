@@ -97,7 +97,7 @@ def may_deactivate(
         return False
     if access.is_superuser(actor):
         return True
-    administered = access.institution_ids(actor, {Role.ADMIN})
+    administered = access.scope_institution_ids(actor, access.ADMIN_ROLES) or frozenset()
     held = set(institution_ids)
     return bool(held) and held <= administered
 

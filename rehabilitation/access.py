@@ -35,7 +35,7 @@ from institutions.access import (  # the roles and the superuser test, for this 
 from institutions.access import own_institutions as own_institutions
 from institutions.models import Institution
 
-from .models import AccessLog, Enrolment, Participant, Programme, Session
+from .models import AccessLog, Enrolment, Participant, Programme, Session, TransferRequest
 
 
 def _ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int]:
@@ -119,6 +119,24 @@ def visible_access_log(user: User, queryset: QuerySet[AccessLog] | None = None) 
     if is_superuser(user):
         return queryset
     return queryset.filter(institution_id__in=_ids(user, ADMIN_ROLES))
+
+
+def visible_transfer_requests(
+    user: User, queryset: QuerySet[TransferRequest] | None = None
+) -> QuerySet[TransferRequest]:
+    """Transfer requests `user` may see: those sent by an institution where they may see
+    personal data (every state), and those addressed to one while pending or once accepted
+    (a refused or cancelled request is none of the receiver's business any more)."""
+    queryset = TransferRequest.objects.all() if queryset is None else queryset
+    if is_superuser(user):
+        return queryset
+    ids = _personal_data_ids(user)
+    if not ids:
+        return queryset.none()
+    received = Q(to_institution_id__in=ids) & Q(
+        state__in=(TransferRequest.State.PENDING, TransferRequest.State.ACCEPTED)
+    )
+    return queryset.filter(Q(from_institution_id__in=ids) | received)
 
 
 def admin_choices(user: User, model: type) -> QuerySet | None:
@@ -220,6 +238,23 @@ def may_transfer_participant(user: User, participant: Participant) -> bool:
     return access.has_role(user, participant.institution_id, PERSONAL_DATA_ROLES)
 
 
+def may_transfer_immediately(user: User, to_institution: Institution) -> bool:
+    """A transfer takes effect at once only where `user` may see the receiving institution's
+    participants (programme staff or administrator there, or a superuser); anywhere else it
+    is a request that the receiving institution accepts or refuses."""
+    return access.has_role(user, to_institution.pk, PERSONAL_DATA_ROLES)
+
+
+def may_decide_transfer_request(user: User, request: TransferRequest) -> bool:
+    """Programme staff and administrators of the receiving institution accept or refuse."""
+    return access.has_role(user, request.to_institution_id, PERSONAL_DATA_ROLES)
+
+
+def may_cancel_transfer_request(user: User, request: TransferRequest) -> bool:
+    """Programme staff and administrators of the sending institution cancel its requests."""
+    return access.has_role(user, request.from_institution_id, PERSONAL_DATA_ROLES)
+
+
 def may_archive_participant(user: User, participant: Participant) -> bool:
     """Programme staff and administrators of the holding institution archive and restore."""
     return may_transfer_participant(user, participant)
@@ -314,3 +349,22 @@ def get_enrolment_for_recording(user: User, pk: int) -> Enrolment:
         visible_enrolments(user).select_related("participant__institution", "programme__host"),
         pk=pk,
     )
+
+
+def get_transfer_request_for_user(
+    user: User, pk: int, *, decide: bool = False, cancel: bool = False
+) -> TransferRequest:
+    """The transfer request `pk` as `user` may see it: 404 for everyone else (another
+    institution never learns that it exists); with `decide` (accept, refuse) 403 unless staff
+    of the receiving institution, with `cancel` 403 unless staff of the sending one."""
+    request = get_object_or_404(
+        visible_transfer_requests(user).select_related(
+            "participant", "from_institution", "to_institution", "requested_by", "decided_by"
+        ),
+        pk=pk,
+    )
+    if decide and not may_decide_transfer_request(user, request):
+        raise PermissionDenied(_("Only the receiving institution accepts or refuses a request."))
+    if cancel and not may_cancel_transfer_request(user, request):
+        raise PermissionDenied(_("Only the sending institution cancels a request."))
+    return request

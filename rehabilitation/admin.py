@@ -43,6 +43,7 @@ from .models import (
     ScreeningScore,
     Session,
     Transfer,
+    TransferRequest,
 )
 from .services import participants as participant_services
 from .services import programmes as programme_services
@@ -415,3 +416,38 @@ class AccessLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(TransferRequest)
+class TransferRequestAdmin(admin.ModelAdmin):
+    """Transfer requests, read-only: they change only through the staff pages (accept, refuse,
+    cancel). Seen as there (`access.visible_transfer_requests`); the list names no one, and
+    opening one is written to the access log."""
+
+    list_display = ["requested_at", "from_institution", "to_institution", "state"]
+    list_filter = ["state"]
+    list_select_related = ["from_institution", "to_institution"]
+    date_hierarchy = "requested_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TransferRequest]:
+        return access.visible_transfer_requests(request.user, super().get_queryset(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
+        transfer_request = self.get_object(request, object_id)
+        if transfer_request is not None:
+            record_access(
+                user=request.user,
+                participant=transfer_request.participant,
+                action=AccessLog.Action.VIEW,
+                detail=f"admin: transfer request {transfer_request.pk}",
+            )
+        return super().change_view(request, object_id, *args, **kwargs)

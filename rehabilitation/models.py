@@ -221,6 +221,98 @@ class Transfer(models.Model):
         return f"{self.participant}: {self.from_institution} → {self.to_institution}"
 
 
+class TransferRequest(models.Model):
+    """A request to move a participant to an institution where the sender may not see
+    personal data: the receiving institution's programme staff or administrators accept or
+    refuse it. The participant stays where they are until it is accepted; acceptance makes
+    the `Transfer` as an immediate transfer does.
+
+    Nothing about the request depends on the receiving institution's records, so sending one
+    tells the sender nothing about who is held there."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REFUSED = "refused", _("Refused")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="transfer_requests",
+        verbose_name=_("participant"),
+    )
+    from_institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name=_("from")
+    )
+    to_institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name=_("to")
+    )
+    register_number = models.CharField(
+        _("proposed register number"),
+        max_length=60,
+        help_text=_("The register number at the new institution, as the sender proposes it."),
+    )
+    date = models.DateField(_("proposed date"))
+    reason = models.TextField(_("reason"))
+    end_enrolments = models.BooleanField(
+        _("close the enrolments that do not follow"), default=False
+    )
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    transfer = models.OneToOneField(
+        Transfer,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="request",
+        verbose_name=_("transfer"),
+    )
+
+    class Meta:
+        verbose_name = _("transfer request")
+        verbose_name_plural = _("transfer requests")
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_institution=models.F("to_institution")),
+                name="transfer_request_changes_institution",
+            ),
+            models.UniqueConstraint(
+                fields=["participant"],
+                condition=Q(state="pending"),
+                name="one_pending_transfer_request",
+            ),
+        ]
+        indexes = [models.Index(fields=["to_institution", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_institution} → {self.to_institution} ({self.get_state_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
+
+
 class Enrolment(models.Model):
     """A participant's place in a programme, from screening to outcome."""
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from institutions.models import History
 
-from . import assist
+from . import access, assist
 from .models import (
     Assessment,
     Attendance,
@@ -28,6 +28,7 @@ from .models import (
     ProgressNote,
     Screening,
     Transfer,
+    TransferRequest,
 )
 
 Status = Enrolment.Status
@@ -238,6 +239,10 @@ def participant_history(participant: Participant) -> QuerySet[History]:
     return history_where(
         entries_of(Participant, [str(participant.pk)])
         | entries_of(Transfer, ids_as_keys(Transfer.objects.filter(participant=participant)))
+        | entries_of(
+            TransferRequest,
+            ids_as_keys(TransferRequest.objects.filter(participant=participant)),
+        )
     )
 
 
@@ -254,3 +259,41 @@ def enrolment_history(enrolment: Enrolment) -> QuerySet[History]:
         condition |= entries_of(model, ids_as_keys(model.objects.filter(enrolment=enrolment)))
         condition |= _deleted(model, "enrolment_id", enrolment.pk)
     return history_where(condition)
+
+
+# --- transfer requests ---------------------------------------------------------------------
+
+
+def _requests(user, queryset: QuerySet[TransferRequest]) -> QuerySet[TransferRequest]:
+    return (
+        access.visible_transfer_requests(user, queryset)
+        .select_related("participant", "from_institution", "to_institution", "requested_by")
+        .order_by("-requested_at", "-pk")
+    )
+
+
+def incoming_transfer_requests(user) -> QuerySet[TransferRequest]:
+    """Pending requests addressed to the institutions where `user` may see personal data
+    (all of them for a superuser): what they accept or refuse. Personal data: whoever lists
+    them writes the access log."""
+    pending = TransferRequest.objects.filter(state=TransferRequest.State.PENDING)
+    if not access.is_superuser(user):
+        ids = access.own_institutions(user, access.PERSONAL_DATA_ROLES).values("pk")
+        pending = pending.filter(to_institution__in=ids)
+    return _requests(user, pending)
+
+
+def outgoing_transfer_requests(user) -> QuerySet[TransferRequest]:
+    """Requests sent by the institutions where `user` may see personal data, in every state."""
+    sent = TransferRequest.objects.all()
+    if not access.is_superuser(user):
+        ids = access.own_institutions(user, access.PERSONAL_DATA_ROLES).values("pk")
+        sent = sent.filter(from_institution__in=ids)
+    return _requests(user, sent)
+
+
+def incoming_transfer_request_count(user) -> int:
+    """How many pending requests wait for `user`'s institutions (a count: nothing personal)."""
+    if not access.may_see_personal_data(user):
+        return 0
+    return incoming_transfer_requests(user).count()

@@ -50,6 +50,7 @@ from rehabilitation.models import (
     Screening,
     ScreeningScore,
     Session,
+    TransferRequest,
 )
 from tests import factories
 
@@ -152,6 +153,14 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
     AccessFailureLog: lambda: AccessFailureLog.objects.create(**_login_record(), locked_out=False),
     TOTPDevice: lambda: TOTPDevice.objects.create(user=factories.user(), name="authenticator"),
     History: lambda: history.record_create(factories.institution(), user=None),
+    TransferRequest: lambda: TransferRequest.objects.create(
+        participant=(participant := factories.participant(factories.institution())),
+        from_institution=participant.institution,
+        to_institution=factories.institution(),
+        register_number="LP-1",
+        date=datetime.date(2025, 8, 11),
+        reason="Pindah",
+    ),
     AccessLog: lambda: AccessLog.objects.create(
         user=factories.user(),
         participant=(participant := factories.participant(factories.institution())),
@@ -173,6 +182,7 @@ def _screening() -> Screening:
 #: Written by the system, never added or edited by hand in the admin.
 SYSTEM_WRITTEN = {
     StatusChange,
+    TransferRequest,
     SignedScan,
     Notice,
     AccessLog,

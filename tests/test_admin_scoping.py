@@ -44,6 +44,7 @@ from rehabilitation.models import (
     ProgressNote,
     Screening,
     Session,
+    TransferRequest,
 )
 from tests import factories
 
@@ -110,6 +111,14 @@ BUILDERS: dict[type[Model], Callable[[Institution], Model]] = {
         participant=factories.participant(inst),
         institution=inst,
         action=AccessLog.Action.VIEW,
+    ),
+    TransferRequest: lambda inst: TransferRequest.objects.create(
+        participant=factories.participant(inst),
+        from_institution=inst,
+        to_institution=factories.institution(),
+        register_number="LP-1",
+        date=DAY,
+        reason="Pindah",
     ),
     # agreements/admin.py (not scoped yet: see PENDING)
     Agreement: lambda inst: factories.agreement(inst),

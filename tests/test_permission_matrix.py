@@ -192,6 +192,25 @@ def _enrolment(w):
     return (w.enrolment.pk,)
 
 
+def _transfer_request(w):
+    """A pending request of `own` to transfer a participant to `other` (made inside the test,
+    which is rolled back): `own` sent it, `other` decides on it."""
+    from rehabilitation.services import participants
+
+    request = participants.transfer_request_create(
+        participant=w.unenrolled,
+        user=w.users.programme,
+        to_institution=w.other,
+        date=w.today,
+        register_number="LAIN-009",
+        reason="Pindah",
+    )
+    return (request.pk,)
+
+
+#: The receiving institution's personal-data staff, who decide on a request from `own`.
+RECEIVERS = frozenset({OTHER_ADMIN, OTHER_PROGRAMME})
+
 RULES: dict[str, tuple[Case, ...]] = {
     # Public pages: signed agreements are public information.
     "public:registry": (get(everyone(OK)),),
@@ -366,6 +385,34 @@ RULES: dict[str, tuple[Case, ...]] = {
             lambda w: ("pdf",),
             variant="unknown format",
         ),
+    ),
+    # Transfer requests: the sending and the receiving institution's personal-data staff;
+    # the receivers see the name and register numbers while they decide.
+    "rehabilitation:transfer_requests": (get(staff(PERSONAL_DATA_ANYWHERE)),),
+    "rehabilitation:transfer_request": (
+        get(
+            staff(OWN_PERSONAL_DATA | RECEIVERS),
+            _transfer_request,
+            may_show=frozenset({"personal"}),
+        ),
+    ),
+    # Empty forms come back with their errors (to those who may decide); the sender may not.
+    "rehabilitation:transfer_request_accept": (
+        post(
+            staff(RECEIVERS, refused=OWN_PERSONAL_DATA),
+            _transfer_request,
+            may_show=frozenset({"personal"}),
+        ),
+    ),
+    "rehabilitation:transfer_request_refuse": (
+        post(
+            staff(RECEIVERS, refused=OWN_PERSONAL_DATA),
+            _transfer_request,
+            may_show=frozenset({"personal"}),
+        ),
+    ),
+    "rehabilitation:transfer_request_cancel": (
+        post(staff(OWN_PERSONAL_DATA, MOVED, refused=RECEIVERS), _transfer_request),
     ),
     "rehabilitation:enrolments": (get(staff(PERSONAL_DATA_ANYWHERE)),),
     "rehabilitation:enrolment": (get(staff(OWN_PERSONAL_DATA), _enrolment),),

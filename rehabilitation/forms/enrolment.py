@@ -45,6 +45,7 @@ _FIELD_OF_CODE = {
     "partner_in_use": "partners",
     "name": "name",
     "same_institution": "to_institution",
+    "decision_note": "note",
     "birth_date": "birth_date",
     "team": "team",
     "outcome": "recovered",
@@ -373,20 +374,8 @@ class TransferForm(VersionedForm):
         )
         _today_initial(self)
 
-    def clean(self):
-        cleaned = super().clean()
-        to, number = cleaned.get("to_institution"), (cleaned.get("register_number") or "").strip()
-        if (
-            to is not None
-            and number
-            and Participant.objects.filter(institution=to, register_number=number).exists()
-        ):
-            self.add_error(
-                "register_number",
-                _("%(institution)s already has a participant with this register number.")
-                % {"institution": to},
-            )
-        return cleaned
+    # No check of the register number here: whether the receiving institution holds it is
+    # answered by the service, and only to those who may see that institution's participants.
 
 
 class ParticipantSearchForm(forms.Form):

@@ -1,5 +1,6 @@
 """Participants: registering a detainee or prisoner, correcting the record, transferring them
-to another institution, archiving and restoring the record.
+to another institution (at once, or by a request that the receiving institution accepts or
+refuses), archiving and restoring the record.
 
 Every change is one function here: keyword-only, in a transaction, validated, written to the
 history and to the personal-data access log. Edits take the `version` the user's form was
@@ -20,7 +21,7 @@ from institutions import history
 from institutions.models import History, Institution
 
 from .. import access, assist
-from ..models import AccessLog, Enrolment, Participant, Transfer
+from ..models import AccessLog, Enrolment, Participant, Transfer, TransferRequest
 from .audit import record_access
 from .common import day_text, ensure, ensure_not_future, record_change
 from .enrolment import enrolment_end
@@ -161,37 +162,34 @@ def participant_update(
     return participant
 
 
-@transaction.atomic
-def participant_transfer(
-    *,
-    participant: Participant,
-    user,
-    to_institution: Institution,
-    date: datetime.date,
-    register_number: str,
-    reason: str = "",
-    end_enrolments: bool = False,
-    version: int | None = None,
-) -> Transfer:
-    """Move a participant to another institution, where they get `register_number`.
-
-    The Transfer row keeps the history (from, to, date, reason, who). With `end_enrolments`,
-    the participant's open enrolments in programmes that do not run at the new institution
-    are closed on `date`: active ones as transferred, those not yet enrolled as referred.
-    `version` is the participant's, as the user's form was loaded with.
-    """
-    participant = (
+def _lock_participant(participant: Participant) -> Participant:
+    return (
         Participant.objects.select_for_update(of=("self",))
         .select_related("institution")
         .get(pk=participant.pk)
     )
-    ensure(
-        access.may_transfer_participant(user, participant),
-        _("Only programme staff and administrators of %(institution)s may transfer this person.")
-        % {"institution": participant.institution},
+
+
+def _ensure_no_pending_request(participant: Participant) -> None:
+    pending = (
+        participant.transfer_requests.filter(state=TransferRequest.State.PENDING)
+        .select_related("to_institution")
+        .first()
     )
-    history.ensure_current(participant, version)
-    before = history.snapshot(participant)
+    if pending is not None:
+        raise ValidationError(
+            _("A transfer request to %(institution)s is pending: cancel it first.")
+            % {"institution": pending.to_institution},
+            code="pending_request",
+        )
+
+
+def _checked_transfer(
+    participant: Participant, *, to_institution: Institution, date: datetime.date, number: str
+) -> str:
+    """Refuse a transfer that cannot be made, from what the sender knows (the participant
+    and their transfers), never from the receiving institution's records; the register
+    number, stripped."""
     if to_institution.pk == participant.institution_id:
         raise ValidationError(
             _("The participant is already held at %(institution)s.")
@@ -206,11 +204,30 @@ def participant_transfer(
             % {"date": day_text(last.date)},
             code="date_order",
         )
-    register_number = register_number.strip()
-    if not register_number:
+    number = number.strip()
+    if not number:
         raise ValidationError(
             _("Give the register number at the new institution."), code="register_number"
         )
+    return number
+
+
+def _move(
+    participant: Participant,
+    *,
+    user,
+    to_institution: Institution,
+    date: datetime.date,
+    register_number: str,
+    reason: str,
+    end_enrolments: bool,
+    closed_by,
+) -> Transfer:
+    """Make the transfer of a locked, checked participant: the one way a participant changes
+    institution, for an immediate transfer and for an accepted request alike. `user` may see
+    the receiving institution's participants; `closed_by` ends the enrolments that do not
+    follow (the sender, who asked for it)."""
+    before = history.snapshot(participant)
     _ensure_register_number_free(to_institution, register_number)
     source = participant.institution
     record_access(
@@ -240,7 +257,9 @@ def participant_transfer(
         }
         for enrolment in open_enrolments:
             ending = Status.TRANSFERRED if enrolment.is_active else Status.REFERRED
-            enrolment_end(user=user, enrolment=enrolment, to_status=ending, date=date, reason=why)
+            enrolment_end(
+                user=closed_by, enrolment=enrolment, to_status=ending, date=date, reason=why
+            )
     participant.institution = to_institution
     participant.register_number = register_number
     _save_participant(participant)
@@ -252,6 +271,230 @@ def participant_transfer(
         detail=f"transferred from institution {source.pk}",
     )
     return transfer
+
+
+@transaction.atomic
+def participant_transfer(
+    *,
+    participant: Participant,
+    user,
+    to_institution: Institution,
+    date: datetime.date,
+    register_number: str,
+    reason: str = "",
+    end_enrolments: bool = False,
+    version: int | None = None,
+) -> Transfer:
+    """Move a participant at once to another institution where `user` may see personal data,
+    where they get `register_number` (elsewhere: `transfer_request_create`).
+
+    The Transfer row keeps the history (from, to, date, reason, who). With `end_enrolments`,
+    the participant's open enrolments in programmes that do not run at the new institution
+    are closed on `date`: active ones as transferred, those not yet enrolled as referred.
+    `version` is the participant's, as the user's form was loaded with.
+    """
+    participant = _lock_participant(participant)
+    ensure(
+        access.may_transfer_participant(user, participant),
+        _("Only programme staff and administrators of %(institution)s may transfer this person.")
+        % {"institution": participant.institution},
+    )
+    # Before anything reads the receiving institution's records: an answer about them (a
+    # register number taken there) is for those who may see them.
+    ensure(
+        access.may_transfer_immediately(user, to_institution),
+        _(
+            "You do not work with the participants of %(institution)s: send a transfer request, "
+            "which its staff accept or refuse."
+        )
+        % {"institution": to_institution},
+    )
+    history.ensure_current(participant, version)
+    _ensure_no_pending_request(participant)
+    number = _checked_transfer(
+        participant, to_institution=to_institution, date=date, number=register_number
+    )
+    return _move(
+        participant,
+        user=user,
+        to_institution=to_institution,
+        date=date,
+        register_number=number,
+        reason=reason,
+        end_enrolments=end_enrolments,
+        closed_by=user,
+    )
+
+
+# --- transfer requests ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def transfer_request_create(
+    *,
+    participant: Participant,
+    user,
+    to_institution: Institution,
+    date: datetime.date,
+    register_number: str,
+    reason: str,
+    end_enrolments: bool = False,
+    version: int | None = None,
+) -> TransferRequest:
+    """Ask `to_institution` to take a participant (the transfer where the sender may not see
+    the receiving institution's participants). The participant stays where they are until
+    the receiving institution's staff accept (`transfer_request_accept`).
+
+    Nothing here reads the receiving institution's records: the answer, its timing and what
+    it writes are the same whoever is held there.
+    """
+    participant = _lock_participant(participant)
+    ensure(
+        access.may_transfer_participant(user, participant),
+        _("Only programme staff and administrators of %(institution)s may transfer this person.")
+        % {"institution": participant.institution},
+    )
+    history.ensure_current(participant, version)
+    _ensure_no_pending_request(participant)
+    number = _checked_transfer(
+        participant, to_institution=to_institution, date=date, number=register_number
+    )
+    if not reason.strip():
+        raise ValidationError(
+            _("Say why the participant is transferred: the receiving staff decide on it."),
+            code="reason",
+        )
+    request = TransferRequest.objects.create(
+        participant=participant,
+        from_institution=participant.institution,
+        to_institution=to_institution,
+        register_number=number,
+        date=date,
+        reason=reason.strip(),
+        end_enrolments=end_enrolments,
+        requested_by=user,
+    )
+    history.record_create(request, user=user)
+    record_access(
+        user=user,
+        participant=participant,
+        action=AccessLog.Action.CHANGE,
+        detail=f"transfer requested to institution {to_institution.pk}",
+    )
+    return request
+
+
+def _lock_request(request: TransferRequest) -> TransferRequest:
+    request = (
+        TransferRequest.objects.select_for_update(of=("self",))
+        .select_related("from_institution", "to_institution", "requested_by")
+        .get(pk=request.pk)
+    )
+    if not request.is_pending:
+        raise ValidationError(
+            _("This request is already %(state)s.") % {"state": request.get_state_display()},
+            code="not_pending",
+        )
+    return request
+
+
+def _decide(
+    request: TransferRequest, *, user, state: str, note: str, transfer: Transfer | None = None
+) -> TransferRequest:
+    before = history.snapshot(request)
+    request.state = state
+    request.decided_by = user
+    request.decided_at = timezone.now()
+    request.decision_note = note.strip()
+    request.transfer = transfer
+    request.save()
+    history.record(
+        request, user=user, action=Action.CHANGE, before=before, after=history.snapshot(request)
+    )
+    return request
+
+
+@transaction.atomic
+def transfer_request_accept(
+    *,
+    request: TransferRequest,
+    user,
+    date: datetime.date,
+    register_number: str,
+    note: str = "",
+) -> Transfer:
+    """Accept a pending request: the participant moves to the receiving institution through
+    the same transfer as an immediate one, on `date`, with `register_number` there. Only
+    its programme staff and administrators accept; a number already taken there is refused
+    (to them, who may see it), and the request stays pending."""
+    ensure(
+        access.may_decide_transfer_request(user, request),
+        _("Only the receiving institution accepts or refuses a request."),
+    )
+    request = _lock_request(request)
+    participant = _lock_participant(request.participant)
+    if participant.institution_id != request.from_institution_id:
+        raise ValidationError(
+            _("The participant is no longer held at %(institution)s: refuse the request.")
+            % {"institution": request.from_institution},
+            code="moved",
+        )
+    sender = request.requested_by
+    if request.end_enrolments and not (
+        sender is not None and access.may_transfer_participant(sender, participant)
+    ):
+        raise ValidationError(
+            _(
+                "The sender of this request no longer works with the participants of "
+                "%(institution)s: refuse it, and %(institution)s may send it again."
+            )
+            % {"institution": request.from_institution},
+            code="sender_left",
+        )
+    number = _checked_transfer(
+        participant, to_institution=request.to_institution, date=date, number=register_number
+    )
+    transfer = _move(
+        participant,
+        user=user,
+        to_institution=request.to_institution,
+        date=date,
+        register_number=number,
+        reason=request.reason,
+        end_enrolments=request.end_enrolments,
+        closed_by=sender,
+    )
+    _decide(request, user=user, state=TransferRequest.State.ACCEPTED, note=note, transfer=transfer)
+    return transfer
+
+
+@transaction.atomic
+def transfer_request_refuse(*, request: TransferRequest, user, note: str) -> TransferRequest:
+    """Refuse a pending request, saying why in `note`: the sender sees that it was refused,
+    with the note and nothing else. The participant stays where they are."""
+    ensure(
+        access.may_decide_transfer_request(user, request),
+        _("Only the receiving institution accepts or refuses a request."),
+    )
+    request = _lock_request(request)
+    if not note.strip():
+        raise ValidationError(
+            _("Say why the request is refused: the sending institution reads it."),
+            code="decision_note",
+        )
+    return _decide(request, user=user, state=TransferRequest.State.REFUSED, note=note)
+
+
+@transaction.atomic
+def transfer_request_cancel(*, request: TransferRequest, user, note: str = "") -> TransferRequest:
+    """Withdraw a pending request (the sending institution's programme staff and
+    administrators)."""
+    ensure(
+        access.may_cancel_transfer_request(user, request),
+        _("Only the sending institution cancels a request."),
+    )
+    request = _lock_request(request)
+    return _decide(request, user=user, state=TransferRequest.State.CANCELLED, note=note)
 
 
 def _archive_refusal(participant: Participant) -> str | None:

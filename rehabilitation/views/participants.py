@@ -1,5 +1,6 @@
 """Staff pages of participants: the list, registration, the record with its history,
-corrections, transfers, archiving and restoring.
+corrections, transfers (at once, or as a request: see `views.transfers`), archiving and
+restoring.
 
 Participants are specific personal data (UU PDP 27/2022): every lookup goes through
 `rehabilitation.access`, so an outsider gets 404 and never learns that a record exists, and every
@@ -41,6 +42,7 @@ from ..models import (
     EnrolmentPhase,
     Participant,
     Screening,
+    TransferRequest,
 )
 from ..services import participants as services
 from ..services.audit import record_access, record_bulk_access
@@ -235,18 +237,24 @@ def participant_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
-    """Move a participant to another institution (the history stays)."""
+    """Move a participant to another institution (the history stays): at once where the user
+    may see that institution's participants, otherwise by a request its staff decide on."""
     participant, _may_write = access.get_participant_for_user(request.user, pk)
     if not access.may_transfer_participant(request.user, participant):
         raise PermissionDenied(_("Only the institution holding a participant transfers them."))
     form = TransferForm(request.POST or None, participant=participant)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        to_institution = data["to_institution"]
+        # Where the user may not see the participants, the transfer is a request, and the
+        # answer is the same whoever is held there (nothing of theirs is read).
+        immediate = access.may_transfer_immediately(request.user, to_institution)
+        move = services.participant_transfer if immediate else services.transfer_request_create
         try:
-            services.participant_transfer(
+            done = move(
                 participant=participant,
                 user=request.user,
-                to_institution=data["to_institution"],
+                to_institution=to_institution,
                 date=data["date"],
                 register_number=data["register_number"],
                 reason=data["reason"],
@@ -256,13 +264,20 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             add_service_error(form, error, record=participant)
         else:
+            if not immediate:
+                messages.success(
+                    request,
+                    _(
+                        "Request sent to %(institution)s; the staff of %(institution)s will "
+                        "accept or refuse it. The participant stays here until then."
+                    )
+                    % {"institution": to_institution},
+                )
+                return redirect("rehabilitation:transfer_request", done.pk)
             messages.success(
-                request,
-                _("Transferred to %(institution)s.") % {"institution": data["to_institution"]},
+                request, _("Transferred to %(institution)s.") % {"institution": to_institution}
             )
-            if access.visible_participants(request.user).filter(pk=participant.pk).exists():
-                return redirect("rehabilitation:participant", participant.pk)
-            return redirect("rehabilitation:participants")
+            return redirect("rehabilitation:participant", participant.pk)
     record_access(
         user=request.user,
         participant=participant,
@@ -278,7 +293,16 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "rehabilitation/participant_transfer.html",
-        {"form": form, "participant": participant, "open_enrolments": open_enrolments},
+        {
+            "form": form,
+            "participant": participant,
+            "open_enrolments": open_enrolments,
+            "pending_request": participant.transfer_requests.filter(
+                state=TransferRequest.State.PENDING
+            )
+            .select_related("to_institution")
+            .first(),
+        },
     )
 
 

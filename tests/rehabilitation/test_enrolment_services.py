@@ -1003,6 +1003,9 @@ def test_transfer_keeps_the_history(world):
     participant = new_participant(world, register_number="PKL-1")
     lapas = factories.institution("Lembaga Pemasyarakatan Kelas IIA Pekalongan", kind="lapas")
     Membership.objects.create(user=world["staff"], institution=lapas, role=Role.PROGRAMME)
+    # A transfer takes effect at once where the user works with the participants.
+    Membership.objects.create(user=world["staff"], institution=world["other"], role=Role.PROGRAMME)
+    Membership.objects.create(user=world["outsider"], institution=lapas, role=Role.PROGRAMME)
     access.forget(world["staff"])
     first = participant_services.participant_transfer(
         participant=participant,
@@ -1021,6 +1024,8 @@ def test_transfer_keeps_the_history(world):
         "Putusan pengadilan",
     )
     # The staff of the first institution no longer hold the person: transferring is for others.
+    Membership.objects.filter(user=world["staff"], institution=world["other"]).delete()
+    access.forget(world["staff"])
     with pytest.raises(PermissionDenied):
         participant_services.participant_transfer(
             participant=participant,
@@ -1047,6 +1052,8 @@ def test_transfer_keeps_the_history(world):
 
 def test_transfer_refusals(world):
     participant = new_participant(world, register_number="PKL-1")
+    Membership.objects.create(user=world["staff"], institution=world["other"], role=Role.PROGRAMME)
+    access.forget(world["staff"])
     factories.participant(world["other"], register_number="SMG-1")
     transfer = {
         "participant": participant,
@@ -1073,6 +1080,8 @@ def test_transfer_refusals(world):
 
 def test_transfer_can_close_the_enrolments_that_do_not_follow(world):
     participant = new_participant(world)
+    Membership.objects.create(user=world["staff"], institution=world["other"], role=Role.PROGRAMME)
+    access.forget(world["staff"])
     running = in_phase(world, screened(world, participant))
     other_programme = another_programme(world, Programme.Kind.MEDICAL)
     waiting = screened(world, participant, programme=other_programme)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format
 
+from institutions import access as institution_access
 from institutions import history_display
 from institutions import services as staff_services
 from institutions.models import History, Membership
@@ -230,6 +231,11 @@ def test_participant_create_correct_and_transfer_are_recorded(world):
     }
 
     lapas = factories.institution(kind="lapas")
+    # An immediate transfer: the user works with the participants there.
+    Membership.objects.create(
+        user=world["staff"], institution=lapas, role=Membership.Role.PROGRAMME
+    )
+    institution_access.forget(world["staff"])
     transfer = participant_services.participant_transfer(
         participant=participant,
         user=world["staff"],

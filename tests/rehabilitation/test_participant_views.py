@@ -365,7 +365,14 @@ def transfer_post(world, **overrides):
     return data
 
 
+def works_at_other(world):
+    """A transfer takes effect at once where the user works with the participants (elsewhere
+    it is a request: tests/rehabilitation/test_transfers.py)."""
+    Membership.objects.create(user=world["staff"], institution=world["other"], role=Role.PROGRAMME)
+
+
 def test_transfer(english, world):
+    works_at_other(world)
     login(english, world, "staff")
     response = english.post(url("rehabilitation:participant_transfer", world), transfer_post(world))
     participant = Participant.objects.get(pk=world["held"].pk)
@@ -385,26 +392,30 @@ def test_transfer(english, world):
     assert "Semarang" in page and "Pindah berdasarkan putusan" in page
 
 
-def test_a_transfer_out_of_sight_goes_back_to_the_list(english, world):
+def test_a_transfer_out_of_sight_is_a_request_and_the_person_stays(english, world):
     stranger = new_participant(world, register_number="PKL-009")
     login(english, world, "staff")
     response = english.post(
         reverse("rehabilitation:participant_transfer", args=[stranger.pk]), transfer_post(world)
     )
     assert response.status_code == 302
-    assert response["Location"] == reverse("rehabilitation:participants")
-    assert english.get(reverse("rehabilitation:participant", args=[stranger.pk])).status_code == 404
+    request = stranger.transfer_requests.get()
+    assert response["Location"] == reverse("rehabilitation:transfer_request", args=[request.pk])
+    assert english.get(reverse("rehabilitation:participant", args=[stranger.pk])).status_code == 200
+    stranger.refresh_from_db()
+    assert stranger.institution == world["host"]
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"register_number": "SMG-1"}, "already has a participant with this register number"),
+        ({"register_number": "SMG-1"}, "already has a participant with the register number"),
         ({"date": (TODAY + datetime.timedelta(days=2)).isoformat()}, "cannot be in the future"),
         ({"reason": ""}, "This field is required"),
     ],
 )
 def test_transfer_refusals_are_form_errors(english, world, overrides, message):
+    works_at_other(world)
     factories.participant(world["other"], register_number="SMG-1")
     login(english, world, "staff")
     response = english.post(

@@ -14,6 +14,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from institutions.access import User
 from institutions.models import Institution
 
 from . import access
@@ -68,7 +69,7 @@ class AgreementFilterForm(forms.Form):
     )
     archived = forms.BooleanField(label=_("Include archived"), required=False)
 
-    def __init__(self, data=None, *, user, **kwargs) -> None:
+    def __init__(self, data=None, *, user: User, **kwargs) -> None:
         super().__init__(data, **kwargs)
         self.fields["party"].queryset = party_choices(user)
         self.fields["kind"].choices = _blank_first(Agreement.Kind.choices)
@@ -123,12 +124,12 @@ class AgreementFilterForm(forms.Form):
         return agreements
 
 
-def party_choices(user) -> QuerySet[Institution]:
+def party_choices(user: User) -> QuerySet[Institution]:
     """Institutions that are party to at least one agreement `user` may see in the list."""
     return access.filter_party_choices(user).order_by("name")
 
 
-def staff_agreements(user, *, today: datetime.date | None = None) -> AgreementQuerySet:
+def staff_agreements(user: User, *, today: datetime.date | None = None) -> AgreementQuerySet:
     """The agreements of `user`'s institutions (all for superusers), with `current_status`,
     newest first: agreements still being prepared on top, then by date of signing."""
     return (
@@ -139,7 +140,7 @@ def staff_agreements(user, *, today: datetime.date | None = None) -> AgreementQu
 
 
 def filter_agreements(
-    user, params, *, today: datetime.date | None = None
+    user: User, params, *, today: datetime.date | None = None
 ) -> tuple[AgreementFilterForm, AgreementQuerySet]:
     """The filter form bound to `params` (request.GET) and the agreements it selects.
 

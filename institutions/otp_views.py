@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
 
 from . import otp
+from .access import AuthenticatedRequest
 from .forms import LoginForm
 
 
@@ -89,7 +90,7 @@ def _next_url(request: HttpRequest) -> str:
 @sensitive_post_parameters("otp_token")
 @login_required
 @never_cache
-def two_factor(request: HttpRequest) -> HttpResponse:
+def two_factor(request: AuthenticatedRequest) -> HttpResponse:
     """Two-factor authentication for the logged-in account: enrol an authenticator app (QR code
     and secret, confirmed with a code), or verify this session with a code."""
     user = request.user

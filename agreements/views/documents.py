@@ -62,7 +62,7 @@ def scans(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def scan_upload(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Upload the signed scan of a signed agreement (editors and administrators of a party)."""
     agreement, may_edit = agreement_access.get_agreement_for_user(
         request.user, pk, write=True, queryset=_agreement_queryset()

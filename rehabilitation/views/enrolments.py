@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from institutions.access import staff_required
+from institutions.access import AuthenticatedRequest, User, staff_required
 from institutions.history_display import history_rows
 
 from .. import access, assist, selectors
@@ -58,7 +58,7 @@ SESSIONS_SECTION = "rehabilitation/sessions/_enrolment_section.html"
 # --- the moves, one row each ---------------------------------------------------------------
 
 
-def _assess(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _assess(user: User, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_assess(
         user=user,
         enrolment=enrolment,
@@ -70,19 +70,19 @@ def _assess(user, enrolment: Enrolment, data: dict, version: int | None) -> None
     )
 
 
-def _enrol(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _enrol(user: User, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_enrol(
         user=user, enrolment=enrolment, date=data["date"], reason=data["reason"], version=version
     )
 
 
-def _next_phase(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _next_phase(user: User, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_next_phase(
         user=user, enrolment=enrolment, date=data["date"], reason=data["reason"], version=version
     )
 
 
-def _complete(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _complete(user: User, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_complete(
         user=user,
         enrolment=enrolment,
@@ -95,7 +95,7 @@ def _complete(user, enrolment: Enrolment, data: dict, version: int | None) -> No
     )
 
 
-def _end(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _end(user: User, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_end(
         user=user,
         enrolment=enrolment,
@@ -333,7 +333,7 @@ def enrolment_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def enrolment_screening(request: HttpRequest, pk: int) -> HttpResponse:
+def enrolment_screening(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A later ASSIST screening of the enrolment (progress over time)."""
     enrolment, _may_write = access.get_enrolment_for_user(request.user, pk, write=True)
     form = ScreeningForm(request.POST or None)
@@ -362,7 +362,7 @@ def enrolment_screening(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def participant_screen(request: HttpRequest, pk: int) -> HttpResponse:
+def participant_screen(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The intake ASSIST screening of a participant for a programme: starts the enrolment."""
     participant, _may_write = access.get_participant_for_user(request.user, pk)
     programmes = screenable_programmes(request.user, participant)

@@ -8,6 +8,7 @@ agreements are left out unless "include archived" is ticked.
 from __future__ import annotations
 
 import datetime
+from typing import Any, cast
 
 from django import forms
 from django.db.models import F, Q, QuerySet
@@ -69,11 +70,13 @@ class AgreementFilterForm(forms.Form):
     )
     archived = forms.BooleanField(label=_("Include archived"), required=False)
 
-    def __init__(self, data=None, *, user: User, **kwargs) -> None:
+    def __init__(self, data: Any = None, *, user: User, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.fields["party"].queryset = party_choices(user)
-        self.fields["kind"].choices = _blank_first(Agreement.Kind.choices)
-        self.fields["status"].choices = _blank_first(Agreement.Status.choices)
+        cast(forms.ModelChoiceField, self.fields["party"]).queryset = party_choices(user)
+        cast(forms.ChoiceField, self.fields["kind"]).choices = _blank_first(Agreement.Kind.choices)
+        cast(forms.ChoiceField, self.fields["status"]).choices = _blank_first(
+            Agreement.Status.choices
+        )
 
     def filter(
         self, agreements: AgreementQuerySet, *, today: datetime.date | None = None
@@ -107,7 +110,8 @@ class AgreementFilterForm(forms.Form):
         if kind := data.get("kind"):
             agreements = agreements.filter(kind=kind)
         if status := data.get("status"):
-            agreements = agreements.filter(current_status=status)
+            # An annotation (see `with_current_status`), which the type checker cannot see.
+            agreements = agreements.filter(Q(current_status=status))
         if year := data.get("year"):
             # Signed agreements count in the year of signing; the others in the year they
             # were entered (in WIB), so that this year's drafts are found under this year.

@@ -170,7 +170,7 @@ def _text(model_field: models.Field | None, value: Any, related: Mapping) -> str
 
 
 def _related_records(
-    entries: list[History], known: Iterable[models.Model]
+    entries: list[History], known: Iterable[models.Model | None]
 ) -> dict[tuple[type[models.Model], Any], Any]:
     """The records the entries' foreign keys and many-to-many ids point at: those `known`
     already, then the others with one query per kind of record."""
@@ -221,7 +221,7 @@ def history_rows(
     entries: Iterable[History],
     *,
     labels: Mapping[str, Any] | None = None,
-    known: Iterable[models.Model] = (),
+    known: Iterable[models.Model | None] = (),
     limit: int | None = HISTORY_LIMIT,
 ) -> list[HistoryRow]:
     """The newest `limit` of `entries` (newest first) ready for `templates/history/_entries.html`.

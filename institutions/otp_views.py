@@ -96,7 +96,7 @@ def two_factor(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     next_url = _next_url(request)
     device = otp.confirmed_device(user)
-    verified = bool(device and user.is_verified())
+    verified = bool(device and otp.is_verified(user))
     if verified:
         return render(
             request, "institutions/otp/two_factor.html", {"device": device, "verified": True}

@@ -49,7 +49,7 @@ def _member(institution: Institution, user_id: int) -> AbstractUser:
     return get_object_or_404(_members(institution), pk=user_id)
 
 
-def _done(request: HttpRequest, institution: Institution) -> HttpResponse:
+def _done(request: access.AuthenticatedRequest, institution: Institution) -> HttpResponse:
     """Back to the staff list, or to the staff home if the user no longer administers it.
 
     An administrator who stepped down from their last role switched their own account off,

@@ -100,6 +100,8 @@ def scan_download(request: HttpRequest, pk: int) -> FileResponse:
         pk=pk,
     )
     try:
+        if not scan.file.name:
+            raise FileNotFoundError
         handle = scan.file.storage.open(scan.file.name, "rb")
     except FileNotFoundError:
         logger.error("The file of signed scan %s is missing: %s", scan.pk, scan.file.name)

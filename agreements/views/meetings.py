@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -24,7 +24,7 @@ from ..models import Agreement, Meeting
 from ..services import meetings as services
 
 
-def _apply_service_errors(form: Form, error: ValidationError) -> None:
+def _apply_service_errors(form: BaseForm, error: ValidationError) -> None:
     """Show a service's refusal on the form, on its field when the form has one."""
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():

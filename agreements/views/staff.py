@@ -139,9 +139,9 @@ def agreement_edit(request: access.AuthenticatedRequest, pk: int) -> HttpRespons
                     version=form.cleaned_data["version"],
                     **fields,
                 )
-            except ValidationError as refused:
-                error = refused
-                form.add_error(None, refused)
+            except ValidationError as exc:
+                error = exc
+                form.add_error(None, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect("agreements:detail", agreement.pk)
@@ -185,11 +185,11 @@ def agreement_parties(request: access.AuthenticatedRequest, pk: int) -> HttpResp
                     parties=rows,
                     version=version_form.cleaned_data["version"],
                 )
-            except ValidationError as refused:
-                error = refused
-                _refuse_formset(formset, version_form, refused)
-            except PermissionDenied as refused:
-                formset._non_form_errors = formset.error_class([str(refused)])
+            except ValidationError as exc:
+                error = exc
+                _refuse_formset(formset, version_form, exc)
+            except PermissionDenied as exc:
+                formset._non_form_errors = formset.error_class([str(exc)])  # type: ignore[attr-defined]  # no public setter
             else:
                 messages.success(request, _("Parties saved."))
                 return redirect("agreements:detail", agreement.pk)
@@ -227,9 +227,9 @@ def agreement_articles(request: access.AuthenticatedRequest, pk: int) -> HttpRes
                     articles=rows,
                     version=version_form.cleaned_data["version"],
                 )
-            except ValidationError as refused:
-                error = refused
-                _refuse_formset(formset, version_form, refused)
+            except ValidationError as exc:
+                error = exc
+                _refuse_formset(formset, version_form, exc)
             else:
                 messages.success(request, _("Articles saved."))
                 return redirect("agreements:detail", agreement.pk)
@@ -250,7 +250,7 @@ def _refuse_formset(
     if getattr(error, "code", None) == "stale":
         version_form.add_error(None, error)
     else:
-        formset._non_form_errors = formset.error_class(error.messages)
+        formset._non_form_errors = formset.error_class(error.messages)  # type: ignore[attr-defined]  # no public setter
 
 
 @require_POST

@@ -11,6 +11,8 @@ service refuses a save made on a record someone else changed meanwhile.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -242,14 +244,17 @@ class BasePhaseFormSet(forms.BaseFormSet):
         ]
 
 
-PhaseFormSet = forms.formset_factory(
-    PhaseForm,
-    formset=BasePhaseFormSet,
-    extra=1,
-    can_delete=True,
-    can_order=True,
-    max_num=30,
-    validate_max=True,
+PhaseFormSet = cast(
+    type[BasePhaseFormSet],
+    forms.formset_factory(
+        PhaseForm,
+        formset=BasePhaseFormSet,
+        extra=1,
+        can_delete=True,
+        can_order=True,
+        max_num=30,
+        validate_max=True,
+    ),
 )
 
 

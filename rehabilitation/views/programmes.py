@@ -227,7 +227,7 @@ def programme_phases(request: AuthenticatedRequest, pk: int) -> HttpResponse:
                 version=version_form.submitted_version,
             )
         except ValidationError as error:
-            formset._non_form_errors = formset.error_class(error.messages)
+            formset._non_form_errors = formset.error_class(error.messages)  # type: ignore[attr-defined]  # no public setter
             if getattr(error, "code", None) == "stale":
                 carry_current_version(version_form, programme)
         else:

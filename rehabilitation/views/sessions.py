@@ -43,7 +43,15 @@ def session_list(request: HttpRequest, pk: int) -> HttpResponse:
         Session.objects.filter(programme=programme).select_related("phase")
     )
     rows = [
-        (session, services.AttendanceSummary(session.present, session.absent, session.excused))
+        (
+            session,
+            services.AttendanceSummary(
+                # The counts annotated by `with_attendance_counts`.
+                session.present,  # type: ignore[attr-defined]
+                session.absent,  # type: ignore[attr-defined]
+                session.excused,  # type: ignore[attr-defined]
+            ),
+        )
         for session in counted.order_by("-date", "-pk")
     ]
     overall = services.AttendanceSummary(

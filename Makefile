@@ -20,9 +20,10 @@ run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 test: install ## Run the whole test suite (DATABASE_URL picks the database)
 	$(VENV)/bin/pytest $(ARGS)
 
-lint: install ## ruff check and ruff format --check
+lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 messages: install ## Refresh the Indonesian catalogue from the code and compile it
 	DEBUG=on $(VENV)/bin/python manage.py makemessages -l id --ignore=.venv --ignore=var --ignore=tests --no-obsolete

@@ -8,12 +8,14 @@ agreements are left out unless "include archived" is ticked.
 from __future__ import annotations
 
 import datetime
+from typing import Any, cast
 
 from django import forms
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from institutions.access import User
 from institutions.models import Institution
 
 from . import access
@@ -68,11 +70,13 @@ class AgreementFilterForm(forms.Form):
     )
     archived = forms.BooleanField(label=_("Include archived"), required=False)
 
-    def __init__(self, data=None, *, user, **kwargs) -> None:
+    def __init__(self, data: Any = None, *, user: User, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.fields["party"].queryset = party_choices(user)
-        self.fields["kind"].choices = _blank_first(Agreement.Kind.choices)
-        self.fields["status"].choices = _blank_first(Agreement.Status.choices)
+        cast(forms.ModelChoiceField, self.fields["party"]).queryset = party_choices(user)
+        cast(forms.ChoiceField, self.fields["kind"]).choices = _blank_first(Agreement.Kind.choices)
+        cast(forms.ChoiceField, self.fields["status"]).choices = _blank_first(
+            Agreement.Status.choices
+        )
 
     def filter(
         self, agreements: AgreementQuerySet, *, today: datetime.date | None = None
@@ -106,7 +110,8 @@ class AgreementFilterForm(forms.Form):
         if kind := data.get("kind"):
             agreements = agreements.filter(kind=kind)
         if status := data.get("status"):
-            agreements = agreements.filter(current_status=status)
+            # An annotation (see `with_current_status`), which the type checker cannot see.
+            agreements = agreements.filter(Q(current_status=status))
         if year := data.get("year"):
             # Signed agreements count in the year of signing; the others in the year they
             # were entered (in WIB), so that this year's drafts are found under this year.
@@ -123,12 +128,12 @@ class AgreementFilterForm(forms.Form):
         return agreements
 
 
-def party_choices(user) -> QuerySet[Institution]:
+def party_choices(user: User) -> QuerySet[Institution]:
     """Institutions that are party to at least one agreement `user` may see in the list."""
     return access.filter_party_choices(user).order_by("name")
 
 
-def staff_agreements(user, *, today: datetime.date | None = None) -> AgreementQuerySet:
+def staff_agreements(user: User, *, today: datetime.date | None = None) -> AgreementQuerySet:
     """The agreements of `user`'s institutions (all for superusers), with `current_status`,
     newest first: agreements still being prepared on top, then by date of signing."""
     return (
@@ -139,7 +144,7 @@ def staff_agreements(user, *, today: datetime.date | None = None) -> AgreementQu
 
 
 def filter_agreements(
-    user, params, *, today: datetime.date | None = None
+    user: User, params, *, today: datetime.date | None = None
 ) -> tuple[AgreementFilterForm, AgreementQuerySet]:
     """The filter form bound to `params` (request.GET) and the agreements it selects.
 

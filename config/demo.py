@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
 from agreements.models import Agreement, FollowUp, Meeting, Party
@@ -49,6 +48,7 @@ from agreements.services.meetings import (
     meeting_schedule,
     meeting_update,
 )
+from institutions.access import Account
 from institutions.models import Institution, Membership, Person, Position
 from institutions.services import role_grant
 from rehabilitation.models import Assessment, Enrolment, Participant, Programme
@@ -409,7 +409,7 @@ def seed_demo(*, with_accounts: bool) -> dict[str, int]:
     return {label: after[label] - before[label] for label in after}
 
 
-def _author(*, active: bool) -> AbstractUser:
+def _author(*, active: bool) -> Account:
     """The demo's author: active (and a superuser) only inside the loading transaction."""
     user, _ = get_user_model().objects.get_or_create(
         username=DEMO_AUTHOR, defaults={"first_name": "Data", "last_name": "Demo"}
@@ -449,7 +449,7 @@ def _person(full_name: str, institution: Institution | None = None, title: str =
     return person
 
 
-def _seed_agreement(author: AbstractUser, institutions: dict[str, Institution]) -> Agreement:
+def _seed_agreement(author: Account, institutions: dict[str, Institution]) -> Agreement:
     """The PKS, from draft to signed, with its discussion meeting on the way."""
     bnnk = institutions[_BNNK_BATANG.key]
     # The natural key the database enforces: the number PIHAK PERTAMA's registry gave it.
@@ -502,7 +502,7 @@ def _seed_agreement(author: AbstractUser, institutions: dict[str, Institution]) 
 
 
 def _seed_meeting(
-    author: AbstractUser, institutions: dict[str, Institution], agreement: Agreement
+    author: Account, institutions: dict[str, Institution], agreement: Agreement
 ) -> Meeting:
     bnnk_batang = institutions[_BNNK_BATANG.key]
     meeting = Meeting.objects.filter(
@@ -553,7 +553,7 @@ def _seed_meeting(
 
 
 def _seed_programme(
-    author: AbstractUser, institutions: dict[str, Institution], agreement: Agreement
+    author: Account, institutions: dict[str, Institution], agreement: Agreement
 ) -> Programme:
     host = institutions[_RUTAN_PEKALONGAN.key]
     programme = Programme.objects.filter(name=PROGRAMME_NAME, host=host).first()
@@ -578,7 +578,7 @@ def _seed_programme(
 
 
 def _seed_enrolment(
-    author: AbstractUser,
+    author: Account,
     institutions: dict[str, Institution],
     programme: Programme,
     spec: _DemoParticipant,
@@ -614,7 +614,7 @@ def _seed_enrolment(
     return enrolment
 
 
-def _make_move(author: AbstractUser, enrolment: Enrolment, move: _Move) -> None:
+def _make_move(author: Account, enrolment: Enrolment, move: _Move) -> None:
     if move.kind == "assess":
         enrolment_assess(
             user=author,
@@ -646,7 +646,7 @@ def _make_move(author: AbstractUser, enrolment: Enrolment, move: _Move) -> None:
         )
 
 
-def _seed_accounts(author: AbstractUser, institutions: dict[str, Institution]) -> None:
+def _seed_accounts(author: Account, institutions: dict[str, Institution]) -> None:
     user_model = get_user_model()
     for username, (superuser, roles) in _ACCOUNTS.items():
         user = user_model.objects.get_or_create(username=username)[0]

@@ -120,11 +120,13 @@ class TwoFactorMiddleware:
         in_admin = request.path.startswith(reverse("admin:index"))
         if not otp.requires_verification(user, in_admin=in_admin) or otp.is_verified(user):
             return self.get_response(request)
-        request.user = AnonymousUser()
-        request._cached_user = request.user
+        anonymous_user = AnonymousUser()
+        request.user = anonymous_user
+        # The cache AuthenticationMiddleware reads request.user from.
+        request._cached_user = anonymous_user  # type: ignore[attr-defined]
 
         async def anonymous() -> AnonymousUser:
-            return request.user
+            return anonymous_user
 
         request.auser = anonymous
         response = self.get_response(request)

@@ -43,7 +43,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @access.staff_required
-def staff_home(request: HttpRequest) -> HttpResponse:
+def staff_home(request: access.AuthenticatedRequest) -> HttpResponse:
     """The staff member's institutions, with their agreements, what expires within 90 days,
     open and overdue follow-ups, upcoming meetings and programmes."""
     user = request.user

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -26,9 +26,16 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
+from .access import User
 from .models import History
 
 Action = History.Action
+
+
+class _Versioned(Protocol):
+    """A record with a `version` field (each versioned model declares its own)."""
+
+    version: int
 
 
 def _plain(value: Any) -> Any:
@@ -68,7 +75,7 @@ IGNORED_FIELDS = frozenset({"updated_at", "notice_from"})
 def record(
     obj: models.Model,
     *,
-    user,
+    user: User | None,
     action: str,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
@@ -83,26 +90,28 @@ def record(
         object_repr=str(obj)[:255],
         action=action,
         changes=changes,
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=user if user is not None and user.is_authenticated else None,
     )
 
 
-def record_create(obj: models.Model, *, user) -> History | None:
+def record_create(obj: models.Model, *, user: User | None) -> History | None:
     """A new record: every value, from nothing."""
     return record(obj, user=user, action=Action.CREATE, after=snapshot(obj))
 
 
-def record_change(obj: models.Model, *, user, before: dict[str, Any]) -> History | None:
+def record_change(
+    obj: models.Model, *, user: User | None, before: dict[str, Any]
+) -> History | None:
     """A changed record: the values that differ from `before` (a `snapshot` taken earlier)."""
     return record(obj, user=user, action=Action.CHANGE, before=before, after=snapshot(obj))
 
 
-def record_delete(obj: models.Model, *, user) -> History | None:
+def record_delete(obj: models.Model, *, user: User | None) -> History | None:
     """A deleted record: every value it had. Call before deleting, while `obj.pk` is set."""
     return record(obj, user=user, action=Action.DELETE, before=snapshot(obj))
 
 
-def history_of(obj: models.Model):
+def history_of(obj: models.Model) -> models.QuerySet[History]:
     """The entries of one record, newest first, with their users."""
     return History.objects.filter(
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=True),
@@ -110,10 +119,13 @@ def history_of(obj: models.Model):
     ).select_related("user")
 
 
-def bump_version(obj: models.Model) -> None:
-    """Raise the record's version in the database and on `obj` (the caller saves the rest)."""
-    type(obj).objects.filter(pk=obj.pk).update(version=F("version") + 1)
-    obj.version += 1
+def bump_version(obj: models.Model) -> int:
+    """Raise the record's version in the database and on `obj` (the caller saves the rest);
+    returns the new version."""
+    type(obj)._default_manager.filter(pk=obj.pk).update(version=F("version") + 1)
+    versioned = cast(_Versioned, obj)
+    versioned.version += 1
+    return versioned.version
 
 
 def ensure_current(obj: models.Model, submitted_version: int | None) -> None:
@@ -122,7 +134,7 @@ def ensure_current(obj: models.Model, submitted_version: int | None) -> None:
     `obj` must have been read inside the transaction with select_for_update, so that the
     version compared is the one that will be overwritten.
     """
-    if submitted_version is None or submitted_version == obj.version:
+    if submitted_version is None or submitted_version == cast(_Versioned, obj).version:
         return
     changes: dict[str, Any] = {}
     people: list[str] = []

@@ -24,16 +24,24 @@ change of a record with a `version` raises it, so that a staff form opened befor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 from django.db.models import QuerySet
+from django.forms import BaseFormSet, ModelForm
 from django.http import HttpRequest
 
 from . import history
 from .models import History
 
 Action = History.Action
+
+if TYPE_CHECKING:  # the mixin is only ever used in front of a ModelAdmin
+    from django.contrib.admin import ModelAdmin
+
+    _AdminBase = ModelAdmin[Any]
+else:
+    _AdminBase = object
 
 
 def history_state(obj: models.Model, exclude: Iterable[str] = ()) -> dict[str, Any]:
@@ -51,7 +59,9 @@ def _is_versioned(obj: models.Model) -> bool:
     return any(field.name == "version" for field in obj._meta.concrete_fields)
 
 
-def _differs(before: dict[str, Any], after: dict[str, Any], keys: Iterable[str] | None = None):
+def _differs(
+    before: dict[str, Any], after: dict[str, Any], keys: Iterable[str] | None = None
+) -> bool:
     """Whether any value a person would notice differs (of `keys`, or of all)."""
     ignored = {*history.IGNORED_FIELDS, "version"}
     keys = {*before, *after} if keys is None else set(keys)
@@ -62,7 +72,7 @@ def _locked(model: type[models.Model], pk: Any) -> models.Model | None:
     return model._base_manager.select_for_update().filter(pk=pk).first()
 
 
-class HistoryAdminMixin:
+class HistoryAdminMixin(_AdminBase):
     """Record every save and delete made through this admin (and its inlines) in the history,
     in the services' shape (see the module's docstring for the attributes)."""
 
@@ -80,7 +90,7 @@ class HistoryAdminMixin:
     def _state(self, obj: models.Model) -> dict[str, Any]:
         return {**history_state(obj, self.history_exclude), **self._rows(obj)}
 
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         if self.history_parent:
             self._save_row(request, obj, form, change)
             return
@@ -89,7 +99,9 @@ class HistoryAdminMixin:
         obj._history_before = None if stored is None else self._state(stored)
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: list[BaseFormSet], change: bool
+    ) -> None:
         # Recorded here rather than in save_model, so that many-to-many values and inline rows
         # are saved.
         super().save_related(request, form, formsets, change)
@@ -105,15 +117,14 @@ class HistoryAdminMixin:
         fields_changed = _differs(before, after, [key for key in after if key not in rows])
         rows_changed = _differs(before, after, rows) or any(f.has_changed() for f in formsets)
         if _is_versioned(obj) and (fields_changed or (self.rows_raise_version and rows_changed)):
-            history.bump_version(obj)
-            after["version"] = obj.version
+            after["version"] = history.bump_version(obj)
         history.record(obj, user=request.user, action=Action.CHANGE, before=before, after=after)
 
     def _record_delete(self, request: HttpRequest, obj: models.Model) -> None:
         # Written before the delete, while the record still has its id.
         history.record(obj, user=request.user, action=Action.DELETE, before=self._state(obj))
 
-    def delete_model(self, request: HttpRequest, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
         if self.history_parent:
             self._delete_rows(
                 request, [obj], lambda: super(HistoryAdminMixin, self).delete_model(request, obj)
@@ -137,7 +148,9 @@ class HistoryAdminMixin:
 
     # --- rows edited in the inlines ---------------------------------------------------------
 
-    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: Any, change: bool
+    ) -> None:
         if not self.inline_entries:
             super().save_formset(request, form, formset, change)
             return
@@ -159,8 +172,7 @@ class HistoryAdminMixin:
         for obj, _fields in formset.changed_objects:
             after = history_state(obj)
             if _is_versioned(obj) and _differs(before.get(obj.pk, {}), after):
-                history.bump_version(obj)
-                after["version"] = obj.version
+                after["version"] = history.bump_version(obj)
             history.record(
                 obj,
                 user=request.user,
@@ -172,12 +184,15 @@ class HistoryAdminMixin:
     # --- rows on their own pages, recorded as changes of their record -----------------------
 
     def _parents_before(self, rows: Iterable[models.Model]) -> dict[Any, tuple[Any, dict]]:
-        found = {}
+        assert self.history_parent is not None  # only admins of rows of a record come here
+        found: dict[Any, tuple[Any, dict]] = {}
         for row in rows:
             parent_id = getattr(row, f"{self.history_parent}_id")
             if parent_id is None or parent_id in found:
                 continue
-            parent = _locked(row._meta.get_field(self.history_parent).related_model, parent_id)
+            parent_model = row._meta.get_field(self.history_parent).related_model
+            assert isinstance(parent_model, type)  # a foreign key to a model, never "self"
+            parent = _locked(parent_model, parent_id)
             if parent is not None:
                 found[parent_id] = (parent, self._rows(parent))
         return found
@@ -195,7 +210,7 @@ class HistoryAdminMixin:
                 parent, user=request.user, action=Action.CHANGE, before=before, after=after
             )
 
-    def _save_row(self, request: HttpRequest, obj, form, change: bool) -> None:
+    def _save_row(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         rows = [obj]
         if change:  # a row moved to another record changes both
             rows.append(type(obj)._base_manager.get(pk=obj.pk))

@@ -27,6 +27,7 @@ from django.utils.timezone import is_aware, localtime
 from django.utils.translation import gettext as _
 
 from . import history
+from .access import Account
 from .models import History
 
 #: How many entries a record's page shows, newest first.
@@ -87,7 +88,7 @@ class HistoryRow:
         return self.entry.at
 
     @property
-    def user(self):
+    def user(self) -> Account | None:
         return self.entry.user
 
     @property
@@ -162,14 +163,14 @@ def _text(model_field: models.Field | None, value: Any, related: Mapping) -> str
             if day is not None:
                 return date_format(day, "j F Y")
         elif isinstance(model_field, models.TimeField):
-            moment = parse_time(value)
-            if moment is not None:
-                return time_format(moment, "H.i")
+            clock = parse_time(value)
+            if clock is not None:
+                return time_format(clock, "H.i")
     return str(value)
 
 
 def _related_records(
-    entries: list[History], known: Iterable[models.Model]
+    entries: list[History], known: Iterable[models.Model | None]
 ) -> dict[tuple[type[models.Model], Any], Any]:
     """The records the entries' foreign keys and many-to-many ids point at: those `known`
     already, then the others with one query per kind of record."""
@@ -195,13 +196,15 @@ def _related_records(
     return found
 
 
-def _lines(model_field, values: Any, related: Mapping) -> list[str]:
+def _lines(model_field: models.Field | None, values: Any, related: Mapping) -> list[str]:
     if _points_at(model_field) is not None:  # many-to-many ids, shown by name
         return [_text(model_field, item, related) for item in values or []]
     return [str(item) for item in values or []]
 
 
-def _change(label: str, model_field, before: Any, after: Any, related: Mapping) -> FieldChange:
+def _change(
+    label: str, model_field: models.Field | None, before: Any, after: Any, related: Mapping
+) -> FieldChange:
     if isinstance(before, list) or isinstance(after, list):
         old, new = _lines(model_field, before, related), _lines(model_field, after, related)
         removed = [line for line in old if line not in new]
@@ -218,7 +221,7 @@ def history_rows(
     entries: Iterable[History],
     *,
     labels: Mapping[str, Any] | None = None,
-    known: Iterable[models.Model] = (),
+    known: Iterable[models.Model | None] = (),
     limit: int | None = HISTORY_LIMIT,
 ) -> list[HistoryRow]:
     """The newest `limit` of `entries` (newest first) ready for `templates/history/_entries.html`.
@@ -245,8 +248,13 @@ def history_rows(
                 continue
             model_field = _field(model, name)
             verbose = getattr(model_field, "verbose_name", None)
+            before, after = pair
             shown = _change(
-                capfirst(str(labels.get(name) or verbose or name)), model_field, *pair, related
+                capfirst(str(labels.get(name) or verbose or name)),
+                model_field,
+                before,
+                after,
+                related,
             )
             if shown.is_list or shown.before or shown.after:
                 changes.append(shown)

@@ -24,13 +24,13 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import access
+from .access import Account
 
 #: Session key of a login that passed the password step and waits for its code.
 PENDING_SESSION_KEY = "otp_pending_login"
@@ -72,18 +72,17 @@ def requires_verification(user, *, in_admin: bool = False) -> bool:
     if user.is_staff and (settings.REQUIRE_2FA_STAFF or (in_admin and settings.ADMIN_REQUIRE_2FA)):
         return True
     return bool(
-        settings.REQUIRE_2FA_PERSONAL_DATA
-        and access.holds_role(user, access.PERSONAL_DATA_ROLES)
+        settings.REQUIRE_2FA_PERSONAL_DATA and access.holds_role(user, access.PERSONAL_DATA_ROLES)
     )
 
 
-def is_verified(user) -> bool:
+def is_verified(user: access.User) -> bool:
     """Whether the session of `user` was verified with a code (django-otp's OTPMiddleware)."""
     check = getattr(user, "is_verified", None)
     return bool(check and check())
 
 
-def confirmed_device(user: AbstractBaseUser) -> TOTPDevice | None:
+def confirmed_device(user: Account) -> TOTPDevice | None:
     """The account's confirmed TOTP device, if it has enrolled one."""
     if user.pk is None:  # the anonymous user
         return None
@@ -91,7 +90,7 @@ def confirmed_device(user: AbstractBaseUser) -> TOTPDevice | None:
 
 
 @transaction.atomic
-def enrolment_device(*, user: AbstractBaseUser) -> TOTPDevice:
+def enrolment_device(*, user: Account) -> TOTPDevice:
     """The unconfirmed device an enrolment shows, made with a new secret on first use.
 
     The secret stays the same across page loads until it is confirmed, so that a code from an
@@ -151,13 +150,13 @@ def secret_text(device: TOTPDevice) -> str:
 class PendingLogin:
     """A login that passed the password step: who, with which backend, and where to after."""
 
-    user: AbstractBaseUser
+    user: Account
     backend: str
     next_url: str
 
 
 def start_pending_login(
-    request: HttpRequest, *, user: AbstractBaseUser, backend: str, next_url: str
+    request: HttpRequest, *, user: Account, backend: str, next_url: str
 ) -> None:
     """Remember, in the anonymous session, that `user` gave the right password."""
     request.session[PENDING_SESSION_KEY] = {
@@ -176,7 +175,12 @@ def pending_login(request: HttpRequest) -> PendingLogin | None:
     if time.time() - float(data.get("since", 0)) > PENDING_LOGIN_SECONDS:
         clear_pending_login(request)
         return None
-    user = get_user_model()._default_manager.filter(pk=data.get("user"), is_active=True).first()
+    user_id = data.get("user")
+    user = (
+        None
+        if user_id is None
+        else get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    )
     if user is None:
         clear_pending_login(request)
         return None

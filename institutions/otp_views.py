@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
 
 from . import otp
+from .access import AuthenticatedRequest
 from .forms import LoginForm
 
 
@@ -89,13 +90,13 @@ def _next_url(request: HttpRequest) -> str:
 @sensitive_post_parameters("otp_token")
 @login_required
 @never_cache
-def two_factor(request: HttpRequest) -> HttpResponse:
+def two_factor(request: AuthenticatedRequest) -> HttpResponse:
     """Two-factor authentication for the logged-in account: enrol an authenticator app (QR code
     and secret, confirmed with a code), or verify this session with a code."""
     user = request.user
     next_url = _next_url(request)
     device = otp.confirmed_device(user)
-    verified = bool(device and user.is_verified())
+    verified = bool(device and otp.is_verified(user))
     if verified:
         return render(
             request, "institutions/otp/two_factor.html", {"device": device, "verified": True}

@@ -49,7 +49,7 @@ def _member(institution: Institution, user_id: int) -> AbstractUser:
     return get_object_or_404(_members(institution), pk=user_id)
 
 
-def _done(request: HttpRequest, institution: Institution) -> HttpResponse:
+def _done(request: access.AuthenticatedRequest, institution: Institution) -> HttpResponse:
     """Back to the staff list, or to the staff home if the user no longer administers it.
 
     An administrator who stepped down from their last role switched their own account off,
@@ -89,7 +89,7 @@ def staff_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def staff_create(request: HttpRequest, pk: int) -> HttpResponse:
+def staff_create(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Create a staff account; it receives an e-mail with a link to choose its password."""
     institution = access.get_administered_institution(request.user, pk)
     form = StaffAccountForm(request.POST or None)
@@ -134,7 +134,7 @@ def staff_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def member_add(request: HttpRequest, pk: int) -> HttpResponse:
+def member_add(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Give an existing account (username and e-mail must match) a role at the institution."""
     institution = access.get_administered_institution(request.user, pk)
     form = ExistingAccountForm(request.POST)
@@ -164,7 +164,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def role_grant(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+def role_grant(request: access.AuthenticatedRequest, pk: int, user_id: int) -> HttpResponse:
     """Give a member another role at the institution."""
     institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
@@ -189,7 +189,7 @@ def role_grant(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def role_revoke(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+def role_revoke(request: access.AuthenticatedRequest, pk: int, user_id: int) -> HttpResponse:
     """Take one role at the institution away from a member."""
     institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
@@ -213,7 +213,7 @@ def role_revoke(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+def member_remove(request: access.AuthenticatedRequest, pk: int, user_id: int) -> HttpResponse:
     """Confirm, then end a member's access at the institution (all their roles there)."""
     institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)
@@ -236,7 +236,7 @@ def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def password_email(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+def password_email(request: access.AuthenticatedRequest, pk: int, user_id: int) -> HttpResponse:
     """Send a member a new link to choose their password."""
     institution = access.get_administered_institution(request.user, pk)
     member = _member(institution, user_id)

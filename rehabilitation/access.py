@@ -104,7 +104,9 @@ def visible_sessions(user: User, queryset: QuerySet[Session] | None = None) -> Q
     return queryset.filter(programme__in=visible_programmes(user).values("pk"))
 
 
-def visible_screenings_filter(user: User, participant: Participant, enrolment_ids) -> Q:
+def visible_screenings_filter(
+    user: User, participant: Participant, enrolment_ids: Iterable[int]
+) -> Q:
     """Screenings of `participant` that `user` may see: those of the enrolments the user sees
     (`enrolment_ids`), and unlinked ones only for the holding institution's staff."""
     visible = Q(enrolment_id__in=list(enrolment_ids))

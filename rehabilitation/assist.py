@@ -34,7 +34,7 @@ class Risk(models.TextChoices):
 
 
 #: The highest score of the low band, per substance; every band's top is 26 for moderate.
-_LOW_UP_TO = {Substance.ALCOHOL: 10}
+_LOW_UP_TO: dict[str, int] = {Substance.ALCOHOL: 10}
 _DEFAULT_LOW_UP_TO = 3
 _MODERATE_UP_TO = 26
 

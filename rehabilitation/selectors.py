@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import CharField, Q, QuerySet
@@ -17,6 +18,9 @@ from django.utils.translation import gettext_lazy
 from institutions.models import History
 
 from . import access, assist
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
 from .models import (
     Assessment,
     Attendance,
@@ -113,7 +117,7 @@ class Move:
 
 
 #: The moves of an enrolment in the order its page shows them: key, label, target status.
-MOVE_TABLE: tuple[tuple[str, str, str], ...] = (
+MOVE_TABLE: tuple[tuple[str, _StrOrPromise, str], ...] = (
     ("assess", gettext_lazy("Assessment"), Status.ASSESSED),
     ("enrol", gettext_lazy("Enrol"), Status.ENROLLED),
     ("next_phase", gettext_lazy("Next phase"), Status.IN_PHASE),

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from institutions.models import Institution
+
 from ..models import Agreement, Article, Party
 from ..terbilang import date_in_words, long_date, ordinal, terbilang
 
@@ -39,7 +41,7 @@ BLANK_SHORT = "……"
 _LIST_MARKER = re.compile(r"^(?:\d{1,2}|[a-z])[.)]\s+")
 
 #: The document's own name by kind, as the title prints it and as the text refers to it.
-_DOCUMENT_NAMES = {
+_DOCUMENT_NAMES: dict[str, str] = {
     Agreement.Kind.PKS: "Perjanjian Kerja Sama",
     Agreement.Kind.MOU: "Nota Kesepahaman",
 }
@@ -85,7 +87,7 @@ class _PartyBlock:
     logo_uri: str = ""
 
 
-def logo_data_uri(institution) -> str:
+def logo_data_uri(institution: Institution) -> str:
     """The institution's logo as a data: URI, so that it is embedded without a fetch; "" when
     it has none or the file cannot be read (a missing logo never stops a document)."""
     if not institution.logo:

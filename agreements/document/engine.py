@@ -15,6 +15,7 @@ import datetime
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -155,7 +156,7 @@ def html_to_pdf_document(
     return RenderedPdf(data=data, stamp_box=stamp_box)
 
 
-def _list_associated_files_once(document, pdf_file) -> None:
+def _list_associated_files_once(document: Any, pdf_file: Any) -> None:
     """WeasyPrint 70 lists each attachment twice in the catalogue's /AF array (once from the
     name tree, once from the file specifications): keep one reference of each."""
     associated = pdf_file.catalog.get("AF")
@@ -170,7 +171,7 @@ def html_to_pdf(html: str, *, attachments: tuple[DataAttachment, ...] = ()) -> b
     return html_to_pdf_document(html, attachments=attachments).data
 
 
-def _anchor_box(document, anchor: str) -> tuple[int, tuple[float, float, float, float]] | None:
+def _anchor_box(document: Any, anchor: str) -> tuple[int, tuple[float, float, float, float]] | None:
     """Where the element with id `anchor` sits: its page and its box in PDF points."""
     for index, page in enumerate(document.pages):
         if anchor not in page.anchors:
@@ -192,7 +193,7 @@ def _anchor_box(document, anchor: str) -> tuple[int, tuple[float, float, float, 
     return None
 
 
-def _find_box(box, element_id: str):
+def _find_box(box: Any, element_id: str) -> Any:
     element = getattr(box, "element", None)
     if element is not None and element.get("id") == element_id and hasattr(box, "border_width"):
         return box

@@ -12,6 +12,7 @@ import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -45,7 +46,7 @@ def signing_credentials() -> SigningCredentials | None:
     return SigningCredentials(Path(path), getattr(settings, "PDF_SIGNING_PASSWORD", "") or "")
 
 
-def _load_signer(credentials: SigningCredentials):
+def _load_signer(credentials: SigningCredentials) -> Any:
     from pyhanko.sign import signers
 
     try:
@@ -66,7 +67,7 @@ def _load_signer(credentials: SigningCredentials):
 
 
 @functools.cache
-def _stamp_font_factory_class():
+def _stamp_font_factory_class() -> type:
     """A pyHanko font engine factory whose glyph widths are right for any font.
 
     pyHanko 0.38 writes each glyph's advance in font units into the PDF's /W array and its TJ
@@ -77,7 +78,7 @@ def _stamp_font_factory_class():
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 
     class ThousandthsGlyphAccumulator(GlyphAccumulator):
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._font_units_per_em = self.units_per_em
             self.units_per_em = 1000
@@ -90,7 +91,7 @@ def _stamp_font_factory_class():
             return self._glyphs[glyph_id]
 
     class StampFontFactory(GlyphAccumulatorFactory):
-        def create_font_engine(self, writer, obj_stream=None):
+        def create_font_engine(self, writer: Any, obj_stream: Any = None) -> Any:
             if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
                 obj_stream = writer.prepare_object_stream()
             font_bytes = io.BytesIO(Path(self.font_file).read_bytes())
@@ -130,7 +131,8 @@ def sign_pdf(
     signer = _load_signer(credentials)
     if rendered.stamp_box is not None:
         page, box = rendered.stamp_box
-        field_spec = fields.SigFieldSpec(SIGNATURE_FIELD, on_page=page, box=box)
+        # pyHanko takes any number for the box; its annotation says int.
+        field_spec = fields.SigFieldSpec(SIGNATURE_FIELD, on_page=page, box=box)  # type: ignore[arg-type]
     else:
         field_spec = fields.SigFieldSpec(SIGNATURE_FIELD)
     font = _stamp_font_factory_class()(str(static_root() / STAMP_FONT), font_size=7)

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from institutions.access import User
 from institutions.forms import RecordsChoiceField, VersionedFormMixin
 from institutions.models import Institution, Person
 
@@ -49,7 +50,7 @@ class AgreementCreateForm(forms.Form):
         label=_("Term (months)"), min_value=1, max_value=600, required=False
     )
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["first_party"].queryset = access.first_party_choices(user)
 
@@ -179,7 +180,7 @@ class SigningEventForm(forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["agreements"].queryset = (
             access.editable_agreements(user).filter(status=Agreement.Status.READY).order_by("title")

@@ -15,7 +15,7 @@ import logging
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -32,6 +32,7 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from institutions import history
+from institutions.access import Account
 from institutions.models import History
 
 from .. import access
@@ -324,7 +325,7 @@ def _clean_name(name: str | None) -> str:
     return name[:255] or "scan.pdf"
 
 
-def scan_upload(*, agreement: Agreement, user, upload: UploadedFile) -> SignedScan:
+def scan_upload(*, agreement: Agreement, user: Account, upload: UploadedFile) -> SignedScan:
     """Store the signed scan of a signed (or terminated) agreement as a new, current scan.
 
     Refused, with nothing stored, for a draft agreement, a file above SIGNED_SCAN_MAX_MB, a
@@ -353,12 +354,14 @@ def scan_upload(*, agreement: Agreement, user, upload: UploadedFile) -> SignedSc
         raise
 
 
-def scan_lines(scans) -> list[str]:
+def scan_lines(scans: Iterable[SignedScan]) -> list[str]:
     """Scans as history lines: "file name — pages — SHA-256", the oldest first."""
     return [f"{scan.original_name} — {scan.pages} p. — SHA-256 {scan.sha256}" for scan in scans]
 
 
-def _store(*, agreement: Agreement, user, upload: UploadedFile, written: list[str]) -> SignedScan:
+def _store(
+    *, agreement: Agreement, user: Account, upload: UploadedFile, written: list[str]
+) -> SignedScan:
     # Read the status again under a row lock, so it cannot change between check and save.
     locked = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if not locked.is_signed:
@@ -388,6 +391,7 @@ def _store(*, agreement: Agreement, user, upload: UploadedFile, written: list[st
         copy.stream.seek(0)
         # The stored name is random (see the model's upload_to); the name given here is unused.
         scan.file.save("scan.pdf", File(copy.stream), save=False)
+        assert scan.file.name is not None  # just saved
         written.append(scan.file.name)
         scan.save()
     history.record(

@@ -118,6 +118,7 @@ def issue_document(*, agreement: Agreement) -> IssuedDocument:
     # The stored name is random (see the model's upload_to); the name given here is unused.
     document.file.save("document.pdf", ContentFile(data), save=False)
     name = document.file.name
+    assert name is not None  # just saved
     try:
         with transaction.atomic():
             document.save(force_insert=True)
@@ -174,5 +175,8 @@ def issued_document_for(agreement: Agreement) -> IssuedDocument:
 
 def read_issued(document: IssuedDocument) -> bytes:
     """The stored bytes of an issued document. Raises FileNotFoundError if the file is gone."""
-    with document.file.storage.open(document.file.name, "rb") as handle:
+    name = document.file.name
+    if name is None:
+        raise FileNotFoundError("the issued document has no file")
+    with document.file.storage.open(name, "rb") as handle:
         return handle.read()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import calendar
 import datetime
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -34,6 +35,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from institutions import history
+from institutions.access import Account
 from institutions.models import History, Institution
 
 from .. import access
@@ -72,7 +74,7 @@ def ensure_editable(agreement: Agreement) -> None:
         )
 
 
-def _ensure_may_edit(user, agreement: Agreement) -> None:
+def _ensure_may_edit(user: Account, agreement: Agreement) -> None:
     if not access.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
 
@@ -112,7 +114,9 @@ def _changed(before: dict, after: dict) -> bool:
     return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
 
 
-def _record_created(agreement: Agreement, *, user, parties, articles) -> None:
+def _record_created(
+    agreement: Agreement, *, user: Account, parties: Iterable[Party], articles: Iterable[Article]
+) -> None:
     history.record(
         agreement,
         user=user,
@@ -128,7 +132,7 @@ def _record_created(agreement: Agreement, *, user, parties, articles) -> None:
 def _save_change(
     agreement: Agreement,
     *,
-    user,
+    user: Account,
     before: dict,
     extra_after: dict | None = None,
     update_fields: list[str] | None = None,
@@ -153,7 +157,9 @@ def _save_change(
     return True
 
 
-def _record(agreement: Agreement, *, user, to_status: str, reason: str = "") -> StatusChange:
+def _record(
+    agreement: Agreement, *, user: Account, to_status: str, reason: str = ""
+) -> StatusChange:
     change = StatusChange.objects.create(
         agreement=agreement,
         from_status=agreement.status,
@@ -181,7 +187,7 @@ def end_of_term(start: datetime.date, months: int) -> datetime.date:
 @transaction.atomic
 def agreement_create(
     *,
-    user,
+    user: Account,
     title: str,
     subject: str,
     institutions: Sequence[Institution],
@@ -234,7 +240,7 @@ def agreement_create(
 
 @transaction.atomic
 def agreement_update(
-    *, agreement: Agreement, user, version: int | None = None, **fields
+    *, agreement: Agreement, user: Account, version: int | None = None, **fields: Any
 ) -> Agreement:
     """Change the details of an unsigned agreement (title, subject, term, dates, …).
 
@@ -273,7 +279,7 @@ def _ensure_notice_fits(agreement: Agreement) -> None:
 
 @transaction.atomic
 def parties_replace(
-    *, agreement: Agreement, user, parties: Iterable[dict], version: int | None = None
+    *, agreement: Agreement, user: Account, parties: Iterable[dict], version: int | None = None
 ) -> list[Party]:
     """Replace the parties of an unsigned agreement, in the order given.
 
@@ -334,7 +340,7 @@ def parties_replace(
 
 @transaction.atomic
 def articles_replace(
-    *, agreement: Agreement, user, articles: Iterable[dict], version: int | None = None
+    *, agreement: Agreement, user: Account, articles: Iterable[dict], version: int | None = None
 ) -> list[Article]:
     """Replace the articles of an unsigned agreement, numbered 1… in the order given.
 
@@ -386,7 +392,9 @@ def _signing_problems(agreement: Agreement) -> list[str]:
 
 
 @transaction.atomic
-def agreement_move(*, agreement: Agreement, user, to_status: str, reason: str = "") -> Agreement:
+def agreement_move(
+    *, agreement: Agreement, user: Account, to_status: str, reason: str = ""
+) -> Agreement:
     """Move an agreement along its lifecycle by hand (see `MANUAL_MOVES`)."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     _ensure_may_edit(user, agreement)
@@ -410,7 +418,7 @@ def agreement_move(*, agreement: Agreement, user, to_status: str, reason: str = 
     return agreement
 
 
-def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
+def _sign(agreement: Agreement, *, user: Account, event: SigningEvent) -> None:
     if agreement.status != Status.READY:
         raise ValidationError(
             _("%(agreement)s is not ready for signing.") % {"agreement": agreement.title},
@@ -441,7 +449,7 @@ def _sign(agreement: Agreement, *, user, event: SigningEvent) -> None:
 @transaction.atomic
 def signing_event_record(
     *,
-    user,
+    user: Account,
     date: datetime.date,
     venue: str,
     host: Institution,
@@ -477,7 +485,7 @@ def signing_event_record(
 
 @transaction.atomic
 def agreement_terminate(
-    *, agreement: Agreement, user, date: datetime.date, reason: str
+    *, agreement: Agreement, user: Account, date: datetime.date, reason: str
 ) -> Agreement:
     """End a signed agreement early, from `date`, for `reason`."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
@@ -486,6 +494,7 @@ def agreement_terminate(
         raise ValidationError(_("Only a signed agreement can be terminated."), code="not_signed")
     if not reason.strip():
         raise ValidationError(_("Say why the agreement is terminated."), code="reason")
+    assert agreement.signed_on is not None  # a signed agreement has its date (a constraint)
     if date < agreement.signed_on:
         raise ValidationError(
             _("The termination date cannot be before the signing date."), code="date"
@@ -513,7 +522,7 @@ def _copy_parties(source: Agreement, target: Agreement) -> list[Party]:
 
 
 @transaction.atomic
-def addendum_create(*, parent: Agreement, user, title: str, subject: str) -> Agreement:
+def addendum_create(*, parent: Agreement, user: Account, title: str, subject: str) -> Agreement:
     """Start an addendum to a signed agreement, between the same parties.
 
     The addendum is an agreement of its own: it goes through discussion and signing, and
@@ -548,7 +557,7 @@ def addendum_create(*, parent: Agreement, user, title: str, subject: str) -> Agr
 
 
 @transaction.atomic
-def agreement_renew(*, agreement: Agreement, user) -> Agreement:
+def agreement_renew(*, agreement: Agreement, user: Account) -> Agreement:
     """Start the renewal (perpanjangan) of a signed agreement: a new draft with the same
     parties, text and term, linked to the one it continues."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
@@ -589,7 +598,7 @@ def agreement_renew(*, agreement: Agreement, user) -> Agreement:
 
 
 @transaction.atomic
-def agreement_archive(*, agreement: Agreement, user) -> Agreement:
+def agreement_archive(*, agreement: Agreement, user: Account) -> Agreement:
     """Archive a signed (or terminated) agreement that is no longer worked on.
 
     A signed agreement is a legal record and is never deleted: archived, it is kept whole,
@@ -621,7 +630,7 @@ def agreement_archive(*, agreement: Agreement, user) -> Agreement:
 
 
 @transaction.atomic
-def agreement_restore(*, agreement: Agreement, user) -> Agreement:
+def agreement_restore(*, agreement: Agreement, user: Account) -> Agreement:
     """Take an archived agreement back into the staff lists."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     _ensure_may_edit(user, agreement)

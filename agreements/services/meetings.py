@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -25,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from institutions import history
+from institutions.access import Account
 from institutions.models import History, Institution, Person
 
 from .. import access
@@ -33,7 +36,7 @@ from ..models import Agreement, Attendee, FollowUp, Meeting
 logger = logging.getLogger(__name__)
 
 
-def _ensure_may_edit(user, agreement: Agreement) -> None:
+def _ensure_may_edit(user: Account, agreement: Agreement) -> None:
     if not access.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
 
@@ -50,12 +53,12 @@ def _validate_times(start_time: datetime.time, end_time: datetime.time | None) -
         )
 
 
-def attendee_lines(attendees) -> list[str]:
+def attendee_lines(attendees: Iterable[Attendee]) -> list[str]:
     """Attendees as history lines: "name — institution — position" ("…" for none)."""
     return [f"{a.person.full_name} — {a.institution.name} — {a.position or '…'}" for a in attendees]
 
 
-def follow_up_lines(follow_ups) -> list[str]:
+def follow_up_lines(follow_ups: Iterable[FollowUp]) -> list[str]:
     """Follow-ups as history lines: "action — responsible institution — due date [— ✓ done]"."""
     lines = []
     for f in follow_ups:
@@ -80,7 +83,9 @@ def current_follow_ups(meeting: Meeting) -> list[str]:
     return follow_up_lines(meeting.follow_ups.select_related("owner").order_by("pk"))
 
 
-def _record_rows(meeting: Meeting, *, user, name: str, before: list[str], after: list[str]):
+def _record_rows(
+    meeting: Meeting, *, user: Account, name: str, before: list[str], after: list[str]
+) -> None:
     """Record a change of the meeting's attendees or follow-ups (`name`) as a change of it."""
     history.record(
         meeting, user=user, action=History.Action.CHANGE, before={name: before}, after={name: after}
@@ -91,7 +96,7 @@ def _record_rows(meeting: Meeting, *, user, name: str, before: list[str], after:
 def meeting_schedule(
     *,
     agreement: Agreement,
-    user,
+    user: Account,
     date: datetime.date,
     start_time: datetime.time,
     end_time: datetime.time | None,
@@ -130,7 +135,9 @@ MEETING_FIELDS = (
 
 
 @transaction.atomic
-def meeting_update(*, meeting: Meeting, user, version: int | None = None, **changes) -> Meeting:
+def meeting_update(
+    *, meeting: Meeting, user: Account, version: int | None = None, **changes: Any
+) -> Meeting:
     """Change a meeting's schedule or record its minutes (notulen) and decisions.
 
     `version` is the version the user's form was loaded with: if someone saved the meeting
@@ -187,7 +194,7 @@ def _attending_twice(person: Person) -> ValidationError:
 def attendee_add(
     *,
     meeting: Meeting,
-    user,
+    user: Account,
     institution: Institution,
     person: Person | None = None,
     new_full_name: str = "",
@@ -243,7 +250,7 @@ def attendee_add(
 
 
 @transaction.atomic
-def attendee_remove(*, attendee: Attendee, user) -> None:
+def attendee_remove(*, attendee: Attendee, user: Account) -> None:
     """Remove an attendee from a meeting; the person stays known."""
     _ensure_may_edit(user, attendee.meeting.agreement)
     meeting = attendee.meeting
@@ -266,7 +273,7 @@ def follow_up_owner_choices(meeting: Meeting) -> QuerySet[Institution]:
 def follow_up_create(
     *,
     meeting: Meeting,
-    user,
+    user: Account,
     description: str,
     owner: Institution,
     due_date: datetime.date,
@@ -308,7 +315,7 @@ def follow_up_create(
 
 @transaction.atomic
 def follow_up_mark_done(
-    *, follow_up: FollowUp, user, done_on: datetime.date | None = None
+    *, follow_up: FollowUp, user: Account, done_on: datetime.date | None = None
 ) -> FollowUp:
     """Mark a follow-up as done, today unless `done_on` says otherwise."""
     _ensure_may_edit(user, follow_up.meeting.agreement)
@@ -329,7 +336,7 @@ def follow_up_mark_done(
 
 
 @transaction.atomic
-def follow_up_reopen(*, follow_up: FollowUp, user) -> FollowUp:
+def follow_up_reopen(*, follow_up: FollowUp, user: Account) -> FollowUp:
     """Open a follow-up again that was marked done by mistake or needs more work."""
     _ensure_may_edit(user, follow_up.meeting.agreement)
     if follow_up.done_on is None:
@@ -348,7 +355,7 @@ def follow_up_reopen(*, follow_up: FollowUp, user) -> FollowUp:
     return follow_up
 
 
-def open_follow_ups_for(user) -> QuerySet[FollowUp]:
+def open_follow_ups_for(user: Account) -> QuerySet[FollowUp]:
     """Open follow-ups of the agreements of `user`'s institutions, the earliest due first.
 
     Overdue ones answer `is_overdue()`; the meeting, its agreement and the owner come along.

@@ -186,6 +186,7 @@ def send_notices(*, today: datetime.date | None = None) -> NoticeReport:
     emails = staff_emails(audience)
 
     for agreement in agreements:
+        assert agreement.end_date is not None  # the query selects agreements with an end date
         parties = list(agreement.parties.all())
         subject, body = _render(
             "expiring",

@@ -62,7 +62,7 @@ def scans(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def scan_upload(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Upload the signed scan of a signed agreement (editors and administrators of a party)."""
     agreement, may_edit = agreement_access.get_agreement_for_user(
         request.user, pk, write=True, queryset=_agreement_queryset()
@@ -100,6 +100,8 @@ def scan_download(request: HttpRequest, pk: int) -> FileResponse:
         pk=pk,
     )
     try:
+        if not scan.file.name:
+            raise FileNotFoundError
         handle = scan.file.storage.open(scan.file.name, "rb")
     except FileNotFoundError:
         logger.error("The file of signed scan %s is missing: %s", scan.pk, scan.file.name)

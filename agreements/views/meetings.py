@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -24,7 +24,7 @@ from ..models import Agreement, Meeting
 from ..services import meetings as services
 
 
-def _apply_service_errors(form: Form, error: ValidationError) -> None:
+def _apply_service_errors(form: BaseForm, error: ValidationError) -> None:
     """Show a service's refusal on the form, on its field when the form has one."""
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
@@ -71,7 +71,7 @@ def _render_detail(
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def meeting_create(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_create(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Schedule a discussion meeting for an agreement, whatever its status."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(
         request.user, pk, write=True, queryset=Agreement.objects.prefetch_related("parties")
@@ -104,7 +104,7 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_edit(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Change a meeting's schedule, or record its minutes and decisions."""
     meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk, write=True)
     form = MeetingEditForm(_data(request), instance=meeting)
@@ -130,7 +130,7 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def attendee_add(request: HttpRequest, pk: int) -> HttpResponse:
+def attendee_add(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Record an attendee, a known person or one entered on the spot."""
     meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk, write=True)
     form = AttendeeForm(request.POST, meeting=meeting)
@@ -147,7 +147,7 @@ def attendee_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def attendee_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def attendee_remove(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Remove an attendee from a meeting."""
     attendee = agreement_access.get_attendee_for_user(request.user, pk)
     services.attendee_remove(attendee=attendee, user=request.user)
@@ -159,7 +159,7 @@ def attendee_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
+def follow_up_create(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Record a follow-up action; `?decision=N` starts from the meeting's N-th decision."""
     meeting, _may_edit = agreement_access.get_meeting_for_user(request.user, pk, write=True)
     initial = {}
@@ -185,7 +185,7 @@ def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
+def follow_up_done(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Mark a follow-up as done today."""
     follow_up = agreement_access.get_follow_up_for_user(request.user, pk)
     try:
@@ -199,7 +199,7 @@ def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def follow_up_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+def follow_up_reopen(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Open a follow-up again."""
     follow_up = agreement_access.get_follow_up_for_user(request.user, pk)
     try:

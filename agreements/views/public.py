@@ -7,7 +7,7 @@ import logging
 
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext as _
@@ -64,7 +64,8 @@ def registry(request: HttpRequest) -> HttpResponse:
         ).distinct()
     status = request.GET.get("status", "")
     if status in Agreement.Status.values:
-        agreements = agreements.filter(current_status=status)
+        # An annotation (see `with_current_status`), which the type checker cannot see.
+        agreements = agreements.filter(Q(current_status=status))
     page = Paginator(agreements, REGISTRY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -162,7 +163,7 @@ def agreement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def agreement_scan(request: HttpRequest, pk: int) -> FileResponse:
+def agreement_scan(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The current signed scan of a signed agreement, for anyone: once signed, the agreement
     with its officials' signatures and stamps is a public document. 404 for a draft, or when
     no scan was uploaded."""
@@ -183,6 +184,8 @@ def agreement_scan(request: HttpRequest, pk: int) -> FileResponse:
         not_modified["Cache-Control"] = cache_control
         return not_modified
     try:
+        if not scan.file.name:
+            raise FileNotFoundError
         handle = scan.file.storage.open(scan.file.name, "rb")
     except FileNotFoundError:
         logger.error("The file of signed scan %s is missing: %s", scan.pk, scan.file.name)

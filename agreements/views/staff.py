@@ -62,7 +62,7 @@ def _refuse_if_signed(request: HttpRequest, agreement: Agreement) -> HttpRespons
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def agreement_create(request: HttpRequest) -> HttpResponse:
+def agreement_create(request: access.AuthenticatedRequest) -> HttpResponse:
     """Start a draft with the standard articles."""
     agreement_access.ensure_editor_somewhere(request.user)
     form = AgreementCreateForm(request.POST or None, user=request.user)
@@ -122,7 +122,7 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_edit(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Change the details of an unsigned agreement."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     if refused := _refuse_if_signed(request, agreement):
@@ -139,9 +139,9 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     version=form.cleaned_data["version"],
                     **fields,
                 )
-            except ValidationError as refused:
-                error = refused
-                form.add_error(None, refused)
+            except ValidationError as exc:
+                error = exc
+                form.add_error(None, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect("agreements:detail", agreement.pk)
@@ -152,7 +152,7 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_parties(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Set the parties, their order, numbers and signatories."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(
         request.user, pk, write=True, queryset=_with_parties()
@@ -185,11 +185,11 @@ def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
                     parties=rows,
                     version=version_form.cleaned_data["version"],
                 )
-            except ValidationError as refused:
-                error = refused
-                _refuse_formset(formset, version_form, refused)
-            except PermissionDenied as refused:
-                formset._non_form_errors = formset.error_class([str(refused)])
+            except ValidationError as exc:
+                error = exc
+                _refuse_formset(formset, version_form, exc)
+            except PermissionDenied as exc:
+                formset._non_form_errors = formset.error_class([str(exc)])  # type: ignore[attr-defined]  # no public setter
             else:
                 messages.success(request, _("Parties saved."))
                 return redirect("agreements:detail", agreement.pk)
@@ -204,7 +204,7 @@ def agreement_parties(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def agreement_articles(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_articles(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Edit the articles; they are numbered in the order shown."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     if refused := _refuse_if_signed(request, agreement):
@@ -227,9 +227,9 @@ def agreement_articles(request: HttpRequest, pk: int) -> HttpResponse:
                     articles=rows,
                     version=version_form.cleaned_data["version"],
                 )
-            except ValidationError as refused:
-                error = refused
-                _refuse_formset(formset, version_form, refused)
+            except ValidationError as exc:
+                error = exc
+                _refuse_formset(formset, version_form, exc)
             else:
                 messages.success(request, _("Articles saved."))
                 return redirect("agreements:detail", agreement.pk)
@@ -250,12 +250,12 @@ def _refuse_formset(
     if getattr(error, "code", None) == "stale":
         version_form.add_error(None, error)
     else:
-        formset._non_form_errors = formset.error_class(error.messages)
+        formset._non_form_errors = formset.error_class(error.messages)  # type: ignore[attr-defined]  # no public setter
 
 
 @require_POST
 @access.staff_required
-def agreement_move(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_move(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Move the agreement to discussion, ready for signing, or back to discussion."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     form = MoveForm(request.POST)
@@ -279,7 +279,7 @@ def agreement_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def agreement_terminate(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_terminate(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """End a signed agreement early, with a date and a reason."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     form = TerminateForm(request.POST or None)
@@ -303,7 +303,7 @@ def agreement_terminate(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def agreement_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_addendum(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Start an addendum to a signed agreement."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     form = AddendumForm(request.POST or None)
@@ -325,7 +325,7 @@ def agreement_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def agreement_renew(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_renew(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Start the renewal of a signed agreement as a new draft."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     try:
@@ -340,7 +340,7 @@ def agreement_renew(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def agreement_archive(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_archive(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Archive a signed agreement: it leaves the staff lists, stays on the public registry."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     try:
@@ -361,7 +361,7 @@ def agreement_archive(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @access.staff_required
-def agreement_restore(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_restore(request: access.AuthenticatedRequest, pk: int) -> HttpResponse:
     """Take an archived agreement back into the staff lists."""
     agreement, _may_edit = agreement_access.get_agreement_for_user(request.user, pk, write=True)
     try:
@@ -376,7 +376,7 @@ def agreement_restore(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @access.staff_required
-def signing_create(request: HttpRequest) -> HttpResponse:
+def signing_create(request: access.AuthenticatedRequest) -> HttpResponse:
     """Record a signing ceremony: every agreement chosen becomes signed on its date."""
     agreement_access.ensure_editor_somewhere(request.user)
     form = SigningEventForm(request.POST or None, user=request.user)

@@ -11,6 +11,8 @@ service refuses a save made on a record someone else changed meanwhile.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -20,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from agreements import access as agreement_access
 from agreements.models import Agreement, SigningEvent
+from institutions.access import User
 from institutions.forms import RecordsChoiceField, VersionedFormMixin, VersionForm
 from institutions.models import Institution
 
@@ -88,7 +91,7 @@ def _today_initial(form: forms.BaseForm) -> None:
         form.fields["date"].initial = timezone.localdate()
 
 
-def _own_institutions(user, roles) -> Institution:
+def _own_institutions(user: User, roles) -> Institution:
     return access.own_institutions(user, roles).order_by("name")
 
 
@@ -139,7 +142,7 @@ class ProgrammeForm(forms.Form):
         label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 4})
     )
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["host"].queryset = _own_institutions(user, access.EDIT_ROLES)
         own_agreements = agreement_access.party_agreements(user)
@@ -242,14 +245,17 @@ class BasePhaseFormSet(forms.BaseFormSet):
         ]
 
 
-PhaseFormSet = forms.formset_factory(
-    PhaseForm,
-    formset=BasePhaseFormSet,
-    extra=1,
-    can_delete=True,
-    can_order=True,
-    max_num=30,
-    validate_max=True,
+PhaseFormSet = cast(
+    type[BasePhaseFormSet],
+    forms.formset_factory(
+        PhaseForm,
+        formset=BasePhaseFormSet,
+        extra=1,
+        can_delete=True,
+        can_order=True,
+        max_num=30,
+        validate_max=True,
+    ),
 )
 
 
@@ -298,7 +304,7 @@ class ParticipantForm(VersionedForm):
         required=False,
     )
 
-    def __init__(self, *args, user=None, participant: Participant | None = None, **kwargs):
+    def __init__(self, *args, user: User = None, participant: Participant | None = None, **kwargs):
         if participant is not None:
             kwargs.setdefault(
                 "initial",
@@ -441,7 +447,7 @@ class ScreeningForm(forms.Form):
         }
 
 
-def screenable_programmes(user, participant: Participant):
+def screenable_programmes(user: User, participant: Participant):
     """The programmes `user` may screen `participant` for: visible to the user, running at
     the participant's institution, and without a place for them yet."""
     institution = participant.institution_id
@@ -552,6 +558,6 @@ class EnrolmentFilterForm(forms.Form):
     )
     archived = forms.BooleanField(label=_("Include archived participants"), required=False)
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["programme"].queryset = access.visible_programmes(user).order_by("name")

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from agreements.models import Agreement
 from institutions import history
+from institutions.access import Account
 from institutions.models import History, Institution
 
 from ..models import Enrolment, Programme
@@ -57,13 +58,12 @@ def _differs(before: Mapping, after: Mapping) -> bool:
     return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
 
 
-def record_change(obj: models.Model, *, user, before: dict, after: dict) -> None:
+def record_change(obj: models.Model, *, user: Account, before: dict, after: dict) -> None:
     """After a saved change of a versioned record: raise its version and write the history
     entry (values before and after). A save that changed nothing does neither."""
     if not _differs(before, after):
         return
-    history.bump_version(obj)
-    after["version"] = obj.version
+    after["version"] = history.bump_version(obj)
     history.record(obj, user=user, action=History.Action.CHANGE, before=before, after=after)
 
 

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from institutions import history
+from institutions.access import Account
 from institutions.models import History
 
 from .. import access
@@ -88,7 +89,9 @@ def _ensure_date(enrolment: Enrolment, date: datetime.date) -> None:
         )
 
 
-def _record(enrolment: Enrolment, *, user, to_status: str, date: datetime.date, reason: str):
+def _record(
+    enrolment: Enrolment, *, user: Account, to_status: str, date: datetime.date, reason: str
+) -> None:
     EnrolmentEvent.objects.create(
         enrolment=enrolment,
         from_status=enrolment.status,
@@ -107,7 +110,7 @@ def _record(enrolment: Enrolment, *, user, to_status: str, date: datetime.date, 
 
 
 def _prepare(
-    enrolment: Enrolment, *, user, to_status: str, date: datetime.date, version: int | None
+    enrolment: Enrolment, *, user: Account, to_status: str, date: datetime.date, version: int | None
 ) -> tuple[Enrolment, dict]:
     """Lock the enrolment and check the move; return it with its values before the move."""
     enrolment = lock_enrolment(enrolment)
@@ -118,7 +121,7 @@ def _prepare(
     return enrolment, history.snapshot(enrolment)
 
 
-def _save_move(enrolment: Enrolment, *, user, before: dict, fields: Sequence[str]) -> None:
+def _save_move(enrolment: Enrolment, *, user: Account, before: dict, fields: Sequence[str]) -> None:
     enrolment.save(update_fields=list(fields))
     record_change(enrolment, user=user, before=before, after=history.snapshot(enrolment))
 
@@ -126,7 +129,7 @@ def _save_move(enrolment: Enrolment, *, user, before: dict, fields: Sequence[str
 @transaction.atomic
 def enrolment_assess(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     date: datetime.date,
     team: str,
@@ -212,7 +215,7 @@ def _ensure_not_active_elsewhere(enrolment: Enrolment) -> None:
 @transaction.atomic
 def enrolment_enrol(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     date: datetime.date,
     reason: str = "",
@@ -255,7 +258,7 @@ def _close_current_phase(enrolment: Enrolment, date: datetime.date) -> None:
 @transaction.atomic
 def enrolment_next_phase(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     date: datetime.date,
     reason: str = "",
@@ -291,12 +294,12 @@ def enrolment_next_phase(
 @transaction.atomic
 def enrolment_complete(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     date: datetime.date,
-    recovered: bool,
-    skilled: bool,
-    independent: bool,
+    recovered: bool | None,
+    skilled: bool | None,
+    independent: bool | None,
     reason: str = "",
     version: int | None = None,
 ) -> Enrolment:
@@ -347,7 +350,7 @@ def enrolment_complete(
 @transaction.atomic
 def enrolment_end(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     to_status: str,
     date: datetime.date,
@@ -384,7 +387,7 @@ def enrolment_end(
 
 def enrolment_move(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     to_status: str,
     date: datetime.date,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from agreements.models import Agreement, SigningEvent
 from institutions import history
+from institutions.access import Account
 from institutions.models import History, Institution
 
 from .. import access
@@ -26,10 +28,13 @@ from ..models import Enrolment, EnrolmentPhase, Phase, Programme
 from ..selectors import active_count
 from .common import ensure, ensure_agreement_in_force, record_change
 
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
+
 Action = History.Action
 
 #: The Therapeutic Community default (DOMAIN.md): 2 weeks orientation, 19 primary, 3 re-entry.
-STANDARD_TC_PHASES: tuple[tuple[str, int], ...] = (
+STANDARD_TC_PHASES: tuple[tuple[_StrOrPromise, int], ...] = (
     (gettext_lazy("Orientation"), 2),
     (gettext_lazy("Primary"), 19),
     (gettext_lazy("Re-entry"), 3),
@@ -78,7 +83,7 @@ def standard_phases() -> list[dict]:
 @transaction.atomic
 def programme_create(
     *,
-    user,
+    user: Account,
     name: str,
     kind: str,
     host: Institution,
@@ -145,7 +150,7 @@ def programme_create(
 def programme_update(
     *,
     programme: Programme,
-    user,
+    user: Account,
     name: str,
     partners: Iterable[Institution],
     capacity: int | None,
@@ -207,7 +212,7 @@ def programme_update(
 
 @transaction.atomic
 def phases_replace(
-    *, programme: Programme, user, phases: Sequence[Mapping], version: int | None = None
+    *, programme: Programme, user: Account, phases: Sequence[Mapping], version: int | None = None
 ) -> list[Phase]:
     """Set the programme's phases to `phases`, numbered 1… in the order given.
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from institutions import history
+from institutions.access import Account
 from institutions.models import History
 
 from .. import access, assist
@@ -41,12 +42,13 @@ Status = Enrolment.Status
 Action = History.Action
 
 
-def _record_screening(screening: Screening, *, user, scores: Mapping[str, int]) -> None:
+def _record_screening(screening: Screening, *, user: Account, scores: Mapping[str, int]) -> None:
     after = {**history.snapshot(screening), "scores": dict(sorted(scores.items()))}
     history.record(screening, user=user, action=Action.CREATE, after=after)
 
 
-def _clean_scores(scores: Mapping[str, int | None]) -> dict[str, int]:
+def _clean_scores(scores: Mapping[str, object]) -> dict[str, int]:
+    # Checked as untrusted input: a form or a caller may pass "" or a non-number.
     cleaned = {}
     for substance, score in scores.items():
         if score is None or score == "":
@@ -71,7 +73,7 @@ def _store_screening(
     *,
     participant: Participant,
     enrolment: Enrolment,
-    user,
+    user: Account,
     date: datetime.date,
     scores: dict[str, int],
     notes: str,
@@ -89,7 +91,7 @@ def _store_screening(
 @transaction.atomic
 def enrolment_screen(
     *,
-    user,
+    user: Account,
     participant: Participant,
     programme: Programme,
     date: datetime.date,
@@ -162,7 +164,7 @@ def enrolment_screen(
 @transaction.atomic
 def screening_record(
     *,
-    user,
+    user: Account,
     enrolment: Enrolment,
     date: datetime.date,
     scores: Mapping[str, int | None],

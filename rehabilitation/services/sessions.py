@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from institutions import history
+from institutions.access import Account
 from institutions.models import History
 
 from .. import access, assist
@@ -59,12 +60,12 @@ INSTRUMENT_NAMES = {
 # Who may record -----------------------------------------------------------------------------
 
 
-def _ensure_may_record(user, programme: Programme) -> None:
+def _ensure_may_record(user: Account, programme: Programme) -> None:
     if not access.may_record_sessions(user, programme):
         raise PermissionDenied(_("Only the programme's staff may record its sessions."))
 
 
-def _ensure_may_write_enrolment(user, enrolment: Enrolment) -> None:
+def _ensure_may_write_enrolment(user: Account, enrolment: Enrolment) -> None:
     # The same rule as every read of an enrolment: one place decides.
     if not access.visible_enrolments(user).filter(pk=enrolment.pk).exists():
         raise PermissionDenied(_("Only the programme's staff may write in this record."))
@@ -104,7 +105,7 @@ def sheet_enrolments(
 def session_create(
     *,
     programme: Programme,
-    user,
+    user: Account,
     date: datetime.date,
     topic: str,
     phase: Phase | None = None,
@@ -133,7 +134,9 @@ def session_create(
 
 
 @transaction.atomic
-def attendance_record(*, session: Session, user, marks: Mapping[int, str]) -> list[Attendance]:
+def attendance_record(
+    *, session: Session, user: Account, marks: Mapping[int, str]
+) -> list[Attendance]:
     """Record the attendance sheet of `session`: `marks` maps enrolment ids to present,
     absent or excused.
 
@@ -234,7 +237,7 @@ def _validate_day(enrolment: Enrolment, day: datetime.date) -> None:
 
 @transaction.atomic
 def progress_note_add(
-    *, enrolment: Enrolment, user, date: datetime.date, text: str
+    *, enrolment: Enrolment, user: Account, date: datetime.date, text: str
 ) -> ProgressNote:
     """Add a dated progress note to `enrolment`, written by `user` (the counsellor or nurse).
 
@@ -266,7 +269,7 @@ def score_range_error(instrument: str, score: int) -> ValidationError | None:
         _("A %(instrument)s score runs from %(low)d to %(high)d."),
         code="out_of_range",
         params={
-            "instrument": INSTRUMENT_NAMES[instrument],
+            "instrument": INSTRUMENT_NAMES[InstrumentScore.Instrument(instrument)],
             "low": low,
             "high": high,
         },
@@ -275,7 +278,7 @@ def score_range_error(instrument: str, score: int) -> ValidationError | None:
 
 @transaction.atomic
 def instrument_score_add(
-    *, enrolment: Enrolment, user, instrument: str, date: datetime.date, score: int
+    *, enrolment: Enrolment, user: Account, instrument: str, date: datetime.date, score: int
 ) -> InstrumentScore:
     """Record a self-efficacy (GSES, 10–40) or quality-of-life (WHOQOL-BREF, 0–100) score
     of `enrolment` on `date`."""
@@ -409,10 +412,11 @@ def load_enrolment_section(enrolment: Enrolment) -> Enrolment:
     Sets `enrolment.attendance_summary` (an `AttendanceSummary`) and, on each screening,
     `highest_risk` (the highest ASSIST band, from `assist.highest`).
     """
-    enrolment.attendance_summary = attendance_summary(enrolment)
+    # Attributes for the template, beside the model's fields.
+    enrolment.attendance_summary = attendance_summary(enrolment)  # type: ignore[attr-defined]
     prefetch_related_objects([enrolment], *section_prefetches())
     for screening in enrolment.screenings.all():
-        screening.highest_risk = assist.highest(
+        screening.highest_risk = assist.highest(  # type: ignore[attr-defined]
             [assist.Risk(score.risk) for score in screening.scores.all()]
         )
     return enrolment

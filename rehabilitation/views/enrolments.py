@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -28,7 +29,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from institutions.access import staff_required
+from institutions.access import Account, AuthenticatedRequest, staff_required
 from institutions.history_display import history_rows
 
 from .. import access, assist, selectors
@@ -54,11 +55,14 @@ Status = Enrolment.Status
 #: The partial of sessions, attendance and notes.
 SESSIONS_SECTION = "rehabilitation/sessions/_enrolment_section.html"
 
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
+
 
 # --- the moves, one row each ---------------------------------------------------------------
 
 
-def _assess(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _assess(user: Account, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_assess(
         user=user,
         enrolment=enrolment,
@@ -70,19 +74,19 @@ def _assess(user, enrolment: Enrolment, data: dict, version: int | None) -> None
     )
 
 
-def _enrol(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _enrol(user: Account, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_enrol(
         user=user, enrolment=enrolment, date=data["date"], reason=data["reason"], version=version
     )
 
 
-def _next_phase(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _next_phase(user: Account, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_next_phase(
         user=user, enrolment=enrolment, date=data["date"], reason=data["reason"], version=version
     )
 
 
-def _complete(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _complete(user: Account, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_complete(
         user=user,
         enrolment=enrolment,
@@ -95,7 +99,7 @@ def _complete(user, enrolment: Enrolment, data: dict, version: int | None) -> No
     )
 
 
-def _end(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
+def _end(user: Account, enrolment: Enrolment, data: dict, version: int | None) -> None:
     enrolment_services.enrolment_end(
         user=user,
         enrolment=enrolment,
@@ -106,7 +110,7 @@ def _end(user, enrolment: Enrolment, data: dict, version: int | None) -> None:
     )
 
 
-def _versioned(form_class: type[Form]) -> Callable[..., Form]:
+def _versioned(form_class: Callable[..., Form]) -> Callable[..., Form]:
     def make(data, *, enrolment: Enrolment, **kwargs) -> Form:
         return form_class(data, version=enrolment.version, **kwargs)
 
@@ -119,11 +123,11 @@ class MovePage:
     service call that makes it (user, enrolment, the form's data, the version it was loaded
     with), the page's title and button, the message once done, and the form's id prefix."""
 
-    form: Callable[..., Form]
+    form: Callable[..., Any]
     perform: Callable[..., None]
-    title: str
-    submit: str
-    done: str
+    title: _StrOrPromise
+    submit: _StrOrPromise
+    done: _StrOrPromise
     auto_id: str
 
 
@@ -189,8 +193,9 @@ def _screenings(enrolment: Enrolment) -> list[Screening]:
     )
     for screening in screenings:
         bands = [assist.Risk(score.risk) for score in screening.scores.all()]
-        screening.highest = assist.highest(bands)
-        screening.eligible = assist.is_eligible(bands)
+        # Attributes for the template, beside the model's fields.
+        screening.highest = assist.highest(bands)  # type: ignore[attr-defined]
+        screening.eligible = assist.is_eligible(bands)  # type: ignore[attr-defined]
     return screenings
 
 
@@ -333,7 +338,7 @@ def enrolment_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def enrolment_screening(request: HttpRequest, pk: int) -> HttpResponse:
+def enrolment_screening(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A later ASSIST screening of the enrolment (progress over time)."""
     enrolment, _may_write = access.get_enrolment_for_user(request.user, pk, write=True)
     form = ScreeningForm(request.POST or None)
@@ -362,7 +367,7 @@ def enrolment_screening(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def participant_screen(request: HttpRequest, pk: int) -> HttpResponse:
+def participant_screen(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The intake ASSIST screening of a participant for a programme: starts the enrolment."""
     participant, _may_write = access.get_participant_for_user(request.user, pk)
     programmes = screenable_programmes(request.user, participant)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from institutions.access import staff_required
+from institutions.access import AuthenticatedRequest, staff_required
 from institutions.history_display import history_rows
 from institutions.models import Institution
 
@@ -78,7 +78,7 @@ def programme_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @staff_required
-def programme_create(request: HttpRequest) -> HttpResponse:
+def programme_create(request: AuthenticatedRequest) -> HttpResponse:
     """A new programme under a signed agreement, with its phases (standard TC by default)."""
     if not access.may_create_programmes(request.user):
         raise PermissionDenied(_("Only editors and administrators create programmes."))
@@ -195,7 +195,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @staff_required
-def programme_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def programme_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Change the name, partners, capacity and description of a programme."""
     programme, _may_manage = access.get_programme_for_user(request.user, pk, manage=True)
     form = ProgrammeEditForm(request.POST or None, programme=programme)
@@ -223,7 +223,7 @@ def programme_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @staff_required
-def programme_phases(request: HttpRequest, pk: int) -> HttpResponse:
+def programme_phases(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Edit the phases of a programme: names, planned lengths and order."""
     programme, _may_manage = access.get_programme_for_user(request.user, pk, manage=True)
     initial = [
@@ -242,7 +242,7 @@ def programme_phases(request: HttpRequest, pk: int) -> HttpResponse:
                 version=version_form.submitted_version,
             )
         except ValidationError as error:
-            formset._non_form_errors = formset.error_class(error.messages)
+            formset._non_form_errors = formset.error_class(error.messages)  # type: ignore[attr-defined]  # no public setter
             if getattr(error, "code", None) == "stale":
                 carry_current_version(version_form, programme)
         else:

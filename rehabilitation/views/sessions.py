@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from institutions.access import staff_required
+from institutions.access import AuthenticatedRequest, staff_required
 from institutions.history_display import history_rows
 
 from .. import access
@@ -43,7 +43,15 @@ def session_list(request: HttpRequest, pk: int) -> HttpResponse:
         Session.objects.filter(programme=programme).select_related("phase")
     )
     rows = [
-        (session, services.AttendanceSummary(session.present, session.absent, session.excused))
+        (
+            session,
+            services.AttendanceSummary(
+                # The counts annotated by `with_attendance_counts`.
+                session.present,  # type: ignore[attr-defined]
+                session.absent,  # type: ignore[attr-defined]
+                session.excused,  # type: ignore[attr-defined]
+            ),
+        )
         for session in counted.order_by("-date", "-pk")
     ]
     overall = services.AttendanceSummary(
@@ -61,7 +69,7 @@ def session_list(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def session_create(request: HttpRequest, pk: int) -> HttpResponse:
+def session_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Plan or record a session of the programme."""
     programme = access.get_programme_for_recording(request.user, pk)
     form = SessionForm(request.POST or None, programme=programme)
@@ -88,7 +96,7 @@ def session_create(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def session_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A session and its attendance sheet, saved in one POST."""
     session = access.get_session_for_recording(request.user, pk)
     enrolments = list(
@@ -143,7 +151,7 @@ def _render_entry(request: HttpRequest, enrolment: Enrolment, template: str, for
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def note_add(request: HttpRequest, pk: int) -> HttpResponse:
+def note_add(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Write a dated progress note on an enrolment, as the logged-in counsellor or nurse."""
     enrolment = access.get_enrolment_for_recording(request.user, pk)
     form = ProgressNoteForm(request.POST or None, enrolment=enrolment)
@@ -166,7 +174,7 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @staff_required
-def score_add(request: HttpRequest, pk: int) -> HttpResponse:
+def score_add(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Record a GSES or WHOQOL-BREF score on an enrolment."""
     enrolment = access.get_enrolment_for_recording(request.user, pk)
     form = InstrumentScoreForm(request.POST or None, enrolment=enrolment)

@@ -122,7 +122,7 @@ def serialize_rows(
 
 def files_referenced_but_missing(model_list: list[type[models.Model]]) -> list[str]:
     """Names in file fields whose file is not on disk (they cannot be exported)."""
-    missing = []
+    missing: list[str] = []
     for model in model_list:
         for field in model._meta.concrete_fields:
             if not isinstance(field, models.FileField):

@@ -20,7 +20,8 @@ from institutions.forms import VersionedFormMixin, VersionForm
 from institutions.models import Institution
 from rehabilitation.forms import enrolment as rehabilitation_forms
 from rehabilitation.models import Participant, Programme
-from rehabilitation.services import enrolment as services
+from rehabilitation.services import participants as participant_services
+from rehabilitation.services import programmes as programme_services
 from tests import factories
 from tests.rehabilitation.test_enrolment_services import (
     TODAY,
@@ -83,7 +84,9 @@ def rehab():
 
 def test_participant_edit_without_version_is_refused(rehab):
     participant = rehab["held"]
-    services.participant_update(participant=participant, user=rehab["staff"], full_name="Baru")
+    participant_services.participant_update(
+        participant=participant, user=rehab["staff"], full_name="Baru"
+    )
     response = browser(rehab["second_staff"]).post(
         reverse("rehabilitation:participant_edit", args=[participant.pk]),
         {
@@ -126,7 +129,7 @@ def test_participant_archive_without_version_is_refused(rehab):
 
 def test_programme_edit_without_version_is_refused(rehab):
     programme = rehab["programme"]
-    services.programme_update(
+    programme_services.programme_update(
         programme=programme,
         user=rehab["editor"],
         name="Program Pertama",

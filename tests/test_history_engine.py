@@ -271,7 +271,7 @@ def test_admin_cannot_move_an_agreement_to_ready_when_it_is_not_ready(admin_clie
     )
     agreement.refresh_from_db()
     assert agreement.status == "discussion"
-    assert not StatusChange.objects.filter(agreement=agreement).exists()
+    assert not StatusChange.objects.filter(agreement=agreement, to_status="ready").exists()
     shown = [str(message) for message in response.context["messages"]]
     with translation.override("en"):
         assert any("The agreement has no articles." in message for message in shown)

@@ -165,6 +165,8 @@ def test_an_agreement_signed_by_another_path_is_frozen_before_its_document_is_is
     bnnk,
 ):
     agreement = factories.agreement(rutan, bnnk, status=Agreement.Status.SIGNED)
+    # Signed before parties were frozen at signing (or by a path that does not freeze them).
+    agreement.parties.update(frozen_at=None)
     assert not agreement.parties.filter(frozen_at__isnull=False).exists()
     document = issuing.issue_document(agreement=agreement)
     assert not agreement.parties.filter(frozen_at__isnull=True).exists()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 from icalendar import Calendar
@@ -570,3 +571,33 @@ def test_the_admin_shows_feeds_to_superusers_and_scoped(admin_client, client, wo
     # The token itself is shown nowhere in the admin.
     page = admin_client.get(reverse("admin:agreements_calendarfeed_change", args=[own.pk]))
     assert own.token not in page.content.decode()
+
+
+# The migration ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_removes_the_shared_institution_feeds():
+    """The old feeds belonged to no person: the data migration deletes them (404 from then)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("agreements", "0006_freeze_signed_parties")]
+    after = [("agreements", "0008_calendar_feed_per_user")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    institution = factories.institution()  # its table is as today
+    old_apps.get_model("agreements", "CalendarFeed").objects.create(
+        institution_id=institution.pk, token="old-shared-token"
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert not CalendarFeed.objects.exists()
+    assert (
+        Client().get(reverse("agreements:calendar_feed", args=["old-shared-token"])).status_code
+        == 404
+    )

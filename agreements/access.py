@@ -9,6 +9,9 @@ forms, the admin, exports, feeds and the staff home ask here. The rules:
   (`may_edit`).
 - A meeting is seen by the staff of its agreement's parties and of its host institution
   (`visible_meetings`); changing it, its attendees and follow-ups follows its agreement.
+- A calendar feed belongs to one person at one institution: it works while they hold a role
+  there with an active account, and lists what they may see at each request (`get_live_feed`,
+  `feed_meetings`); otherwise it answers 404, as an unknown token.
 - Superusers see and may change everything. Everyone else gets 404 for what they may not see
   (the `get_*_for_user` functions), as if it did not exist, and 403 for a change they may not
   make to what they may see.

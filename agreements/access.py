@@ -9,6 +9,9 @@ forms, the admin, exports, feeds and the staff home ask here. The rules:
   (`may_edit`).
 - A meeting is seen by the staff of its agreement's parties and of its host institution
   (`visible_meetings`); changing it, its attendees and follow-ups follows its agreement.
+- A calendar feed belongs to one person at one institution: it works while they hold a role
+  there with an active account, and lists what they may see at each request (`get_live_feed`,
+  `feed_meetings`); otherwise it answers 404, as an unknown token.
 - Superusers see and may change everything. Everyone else gets 404 for what they may not see
   (the `get_*_for_user` functions), as if it did not exist, and 403 for a change they may not
   make to what they may see.
@@ -225,39 +228,63 @@ def get_signing_event_for_user(user: User, pk: int) -> tuple[SigningEvent, Agree
 
 
 def feed_institutions(user: User) -> QuerySet[Institution]:
-    """The institutions whose calendar feed `user` sees: those where they hold a role
-    (superusers too: the page is about one's own institutions)."""
+    """The institutions of which `user` may have a calendar feed on their calendar page:
+    those where they hold a role (superusers too: the page is about one's own institutions)."""
     return access.member_institutions(user)
 
 
-def may_replace_feed(user: User, institution_id: int) -> bool:
-    """Whether `user` may give the institution's feed a new address: editors and
-    administrators (superusers always may)."""
-    return access.has_role(user, institution_id, access.EDIT_ROLES)
+def may_have_feed(user: User, institution_id: int) -> bool:
+    """Whether `user` may have (and keep) a feed of the institution: they hold a role there,
+    with an active account (superusers always may). Every role sees the institution's
+    meetings and signings, so any role justifies a feed and the last one ends it."""
+    return access.has_role(user, institution_id)
 
 
-def get_feed_institution_for_user(user: User, pk: int) -> tuple[Institution, bool]:
-    """The institution `pk` for its calendar feed page, and whether `user` may replace the
-    feed's address: 404 unless `user` is its staff (or a superuser)."""
-    if not (access.is_superuser(user) or pk in access.institution_ids(user)):
+def ensure_may_have_feed(user: User, institution_id: int) -> None:
+    """404 unless `user` may have a feed of the institution (its existence is not revealed)."""
+    if not may_have_feed(user, institution_id):
         raise Http404(_("No such institution."))
-    return get_object_or_404(Institution, pk=pk), may_replace_feed(user, pk)
 
 
-def feed_meetings(institution: Institution) -> QuerySet[Meeting]:
-    """What an institution's feed shows of meetings: those of its agreements and those it
-    hosts. The feed's token is the key, not a user."""
-    party_agreements = Agreement.objects.filter(parties__institution=institution)
-    return Meeting.objects.filter(Q(agreement__in=party_agreements) | Q(host=institution))
+def get_feed_institution_for_user(user: User, pk: int) -> Institution:
+    """The institution `pk` for `user`'s own feed of it: 404 unless they may have one."""
+    ensure_may_have_feed(user, pk)
+    return get_object_or_404(Institution, pk=pk)
 
 
-def feed_signing_events(institution: Institution) -> QuerySet[SigningEvent]:
-    """What an institution's feed shows of signing events: those it hosts and those in which
-    one of its agreements was signed. Another party's agreement is named only to the host."""
+def get_live_feed(token: str) -> CalendarFeed:
+    """The feed with `token` while it is justified: its owner is active and still holds a
+    role at its institution, asked now, whatever removed the role. 404 otherwise, as for an
+    unknown token, so that a revoked address looks like one that never was."""
+    feed = CalendarFeed.objects.select_related("user", "institution").filter(token=token).first()
+    if feed is None or not may_have_feed(feed.user, feed.institution_id):
+        raise Http404(_("No such calendar."))
+    return feed
+
+
+def feed_meetings(feed: CalendarFeed) -> QuerySet[Meeting]:
+    """What a feed shows of meetings: those of its institution's agreements and those it
+    hosts, of which its owner may see now (`visible_meetings`: a draft's meetings only for
+    the staff of its parties and host)."""
+    of_institution = Meeting.objects.filter(
+        Q(agreement__parties__institution_id=feed.institution_id) | Q(host_id=feed.institution_id)
+    )
+    return visible_meetings(feed.user).filter(pk__in=of_institution.values("pk"))
+
+
+def feed_signing_events(feed: CalendarFeed) -> QuerySet[SigningEvent]:
+    """What a feed shows of signing events: those its institution hosts and those in which
+    one of its agreements was signed (the owner holds a role there: `get_live_feed`)."""
     signed_here = Agreement.objects.filter(
-        parties__institution=institution, signing_event__isnull=False
+        parties__institution_id=feed.institution_id, signing_event__isnull=False
     ).values("signing_event")
-    return SigningEvent.objects.filter(Q(host=institution) | Q(pk__in=signed_here))
+    return SigningEvent.objects.filter(Q(host_id=feed.institution_id) | Q(pk__in=signed_here))
+
+
+def feed_names_agreement(feed: CalendarFeed, signing: SigningEvent, *, is_party: bool) -> bool:
+    """Whether a feed names an agreement signed in `signing`: one of its institution's, or
+    any when its institution hosts the ceremony (and so knows what is signed there)."""
+    return is_party or signing.host_id == feed.institution_id
 
 
 # --- notices -------------------------------------------------------------------------------
@@ -318,7 +345,10 @@ _ADMIN_SCOPES = {
     SigningEvent: lambda user: (
         Q(host_id__in=access.institution_ids(user)) | Q(agreements__in=_admin_agreements(user))
     ),
-    CalendarFeed: lambda user: Q(institution_id__in=access.institution_ids(user)),
+    # One's own feeds, and those of the staff of an institution one administers (to revoke).
+    CalendarFeed: lambda user: (
+        Q(user_id=user.pk) | Q(institution_id__in=access.institution_ids(user, access.ADMIN_ROLES))
+    ),
 }
 
 

@@ -599,13 +599,20 @@ class NoticeAdmin(ReadOnlyAdmin):
 
 @admin.register(CalendarFeed)
 class CalendarFeedAdmin(ScopedAdmin):
-    list_display = ["institution", "created_at"]
-    list_select_related = ["institution"]
-    search_fields = ["institution__name", "institution__short_name"]
-    fields = ["institution", "created_at"]
-    readonly_fields = ["created_at"]
-    autocomplete_fields = ["institution"]
+    """Feeds are made by their owners on the calendar page; here they are listed (one's own,
+    or one's institution's staff's for its administrators; all for superusers), replaced or
+    deleted. The token is shown nowhere: it is its owner's secret."""
+
+    list_display = ["user", "institution", "created_at"]
+    list_select_related = ["user", "institution"]
+    list_filter = ["created_at"]
+    search_fields = ["user__username", "institution__name", "institution__short_name"]
+    fields = ["user", "institution", "created_at"]
+    readonly_fields = fields
     actions = ["regenerate"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.action(description=_("Replace the secret address (old copies stop working)"))
     def regenerate(self, request: HttpRequest, queryset: QuerySet[CalendarFeed]) -> None:

@@ -695,16 +695,27 @@ def _new_token() -> str:
 
 
 class CalendarFeed(models.Model):
-    """The secret address of an institution's iCalendar feed of meetings and signings.
+    """The secret address of one person's iCalendar feed of an institution's meetings and
+    signings.
 
     Anyone holding the URL can read the feed (calendar apps cannot log in), so the token is
-    long and random, and an editor can replace it to cut off old copies.
+    long and random, belongs to one account at one institution, and works only while that
+    account is active and holds a role there (`agreements.access.get_live_feed`). What it
+    lists is what its owner may see at the time of each request. Its owner replaces or
+    removes it on the calendar page; removing the membership or switching the account off
+    deletes it (`agreements.services.calendar`).
     """
 
-    institution = models.OneToOneField(
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="calendar_feeds",
+        verbose_name=_("user"),
+    )
+    institution = models.ForeignKey(
         Institution,
         on_delete=models.CASCADE,
-        related_name="calendar_feed",
+        related_name="calendar_feeds",
         verbose_name=_("institution"),
     )
     token = models.CharField(_("token"), max_length=64, unique=True, default=_new_token)
@@ -713,9 +724,14 @@ class CalendarFeed(models.Model):
     class Meta:
         verbose_name = _("calendar feed")
         verbose_name_plural = _("calendar feeds")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "institution"], name="calendar_feed_once_per_user_institution"
+            )
+        ]
 
     def __str__(self) -> str:
-        return str(self.institution)
+        return f"{self.user} — {self.institution}"
 
     def regenerate(self) -> None:
         """Replace the token, so that every earlier copy of the URL stops working."""

@@ -6,6 +6,10 @@ administrators cannot each remove the other and leave the institution with none)
 change is recorded: in the history (`institutions.history`) of the account and of its
 memberships, and with the `logging` module at INFO, on the "institutions.services" logger,
 naming who did what to whom.
+
+When a user loses their last role at an institution, or the account is switched off, the
+`access_ended` signal tells the apps above (which this app does not import) to end what that
+access justified: the agreements app deletes the user's calendar feeds there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -43,6 +48,24 @@ EMAIL_TAKEN = gettext_lazy(
     "An account with this e-mail address already exists. Ask its owner for the username "
     "and add it under “Add an existing account”."
 )
+
+
+#: Sent, inside the transaction of the change, with `user` and `institution_ids`: the
+#: institutions where `user` no longer holds any role, or None when the account was switched
+#: off. Receivers end what that access justified (e.g. `agreements.services.calendar`).
+access_ended = Signal()
+
+
+def _access_ended(user: AbstractUser, institution_ids: Iterable[int] | None) -> None:
+    ids = None if institution_ids is None else sorted(set(institution_ids))
+    access_ended.send(sender=Membership, user=user, institution_ids=ids)
+
+
+def account_deactivated(user: AbstractUser) -> None:
+    """What ends with an account, whoever switched it off (`signals`): its sessions, and what
+    its memberships justified (`access_ended`)."""
+    sessions_end(user)
+    _access_ended(user, None)
 
 
 #: Account fields kept out of the history: the password hash, and logins (nobody's change).
@@ -343,6 +366,8 @@ def role_revoke(
     history.record_delete(membership, user=actor)
     membership.delete()
     access.forget(user)
+    if not Membership.objects.filter(user=user, institution=institution).exists():
+        _access_ended(user, [institution.pk])
     logger.info(
         "Staff: %s (id %s) revoked role %s at %s (id %s) from %s (id %s)",
         actor.get_username(),
@@ -379,6 +404,7 @@ def member_remove(*, actor: AbstractUser, institution: Institution, user: Abstra
         history.record_delete(membership, user=actor)
     memberships.delete()
     access.forget(user)
+    _access_ended(user, [institution.pk])
     logger.info(
         "Staff: %s (id %s) removed %s (id %s) from %s (id %s), roles %s",
         actor.get_username(),

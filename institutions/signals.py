@@ -2,7 +2,8 @@
 
 The staff pages (`institutions.services`), the admin's change page and any other code that
 saves the account with `is_active` False all end its sessions here, so that reactivating the
-account later does not bring an old session cookie back to life.
+account later does not bring an old session cookie back to life, and what its memberships
+justified (its calendar feeds: `services.account_deactivated`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def _end_sessions(sender, instance, raw: bool = False, **kwargs) -> None:
     if raw or not getattr(instance, "_ending_sessions", False):
         return
     instance._ending_sessions = False
-    from .services import sessions_end
+    from .services import account_deactivated
 
-    sessions_end(instance)
+    account_deactivated(instance)
 
 
 def connect() -> None:

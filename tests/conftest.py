@@ -131,7 +131,8 @@ def build_world() -> World:
         user=editor,
         upload=SimpleUploadedFile("scan.pdf", small_pdf(), content_type="application/pdf"),
     )
-    feed = CalendarFeed.objects.create(institution=own)
+    # The viewer's own feed of `own` (any role may have one).
+    feed = CalendarFeed.objects.create(user=users.viewer, institution=own)
 
     meeting = meeting_services.meeting_schedule(
         agreement=draft,

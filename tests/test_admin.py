@@ -129,7 +129,10 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
         event_date=datetime.date(2027, 5, 5),
         recipients="staf@example.go.id",
     ),
-    CalendarFeed: lambda: CalendarFeed.objects.create(institution=factories.institution()),
+    CalendarFeed: lambda: CalendarFeed.objects.create(
+        user=factories.user(institution=(institution := factories.institution())),
+        institution=institution,
+    ),
     Screening: lambda: _screening(),
     Assessment: lambda: Assessment.objects.create(
         enrolment=_enrolment(),
@@ -190,6 +193,7 @@ SYSTEM_WRITTEN = {
     LoginLog,
     AccessFailureLog,
     History,
+    CalendarFeed,  # made by its owner on the calendar page
 }
 
 _login_records = itertools.count(1)

@@ -153,7 +153,10 @@ BUILDERS: dict[type[Model], Callable[[Institution], Model]] = {
         event_date=DAY,
         recipients="staf@example.go.id",
     ),
-    CalendarFeed: lambda inst: CalendarFeed.objects.create(institution=inst),
+    # A colleague's feed: the institution's administrators see it (to revoke it).
+    CalendarFeed: lambda inst: CalendarFeed.objects.create(
+        user=factories.user(institution=inst, roles=(Role.VIEWER,)), institution=inst
+    ),
 }
 
 #: Scoped in agreements/admin.py, which another change covers (querysets through

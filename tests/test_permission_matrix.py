@@ -211,6 +211,14 @@ def _transfer_request(w):
 #: The receiving institution's personal-data staff, who decide on a request from `own`.
 RECEIVERS = frozenset({OTHER_ADMIN, OTHER_PROGRAMME})
 
+
+def _stale_feed(w):
+    from agreements.models import CalendarFeed
+
+    feed, _made = CalendarFeed.objects.get_or_create(user=w.users.other_admin, institution=w.own)
+    return (feed.token,)
+
+
 RULES: dict[str, tuple[Case, ...]] = {
     # Public pages: signed agreements are public information.
     "public:registry": (get(everyone(OK)),),
@@ -232,7 +240,8 @@ RULES: dict[str, tuple[Case, ...]] = {
     ),
     "rehabilitation:public_statistics": (get(everyone(OK)),),
     "agreements:calendar_feed": (
-        # The long random token is the key: whoever holds it reads the institution's feed.
+        # The long random token is the key: whoever holds it reads what its owner (the
+        # viewer of `own`) may see, while the owner holds a role there.
         get(
             everyone(OK),
             lambda w: (w.feed.token,),
@@ -240,6 +249,8 @@ RULES: dict[str, tuple[Case, ...]] = {
             may_show=frozenset({"internal"}),
         ),
         get(everyone(HIDDEN), lambda w: ("not-a-token",), variant="unknown"),
+        # A feed whose owner holds no role at its institution (however the role ended).
+        get(everyone(HIDDEN), _stale_feed, variant="owner without a role"),
     ),
     "healthz": (get(everyone(OK)),),
     # Accounts.
@@ -337,7 +348,9 @@ RULES: dict[str, tuple[Case, ...]] = {
     "agreements:scan_upload": (post(staff(OWN_EDITORS, refused=OWN_READERS), _signed),),
     "agreements:scan_download": (get(staff(OWN_STAFF), lambda w: (w.scan.pk,)),),
     "agreements:calendar": (get(staff(ALL_STAFF)),),
-    "agreements:calendar_regenerate": (post(staff(OWN_EDITORS, MOVED, refused=OWN_READERS), _own),),
+    # Each member makes, replaces and removes only their own address; 404 elsewhere.
+    "agreements:calendar_regenerate": (post(staff(OWN_STAFF, MOVED), _own),),
+    "agreements:calendar_revoke": (post(staff(OWN_STAFF, MOVED), _own),),
     # Programmes: seen by any staff of the host and partners, changed by the host's editors.
     "rehabilitation:programmes": (get(staff(ALL_STAFF)),),
     "rehabilitation:programme_create": (

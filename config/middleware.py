@@ -197,7 +197,10 @@ class HostileInputMiddleware:
         return self.get_response(request)
 
     def _is_clean(self, request: HttpRequest) -> bool:
-        path = get_bytes_from_wsgi(request.META, "PATH_INFO", "/")
+        try:
+            path = get_bytes_from_wsgi(request.META, "PATH_INFO", "/")
+        except UnicodeEncodeError:  # a path given as text beyond Latin-1, not as WSGI bytes
+            path = request.path.encode()
         if not _decodes_cleanly(path) or "\x00" in request.path:
             return False
         if not _form_encoded_is_clean(request.META.get("QUERY_STRING", "")):

@@ -18,6 +18,8 @@ from institutions.models import History
 
 from . import assist
 from .models import (
+    AccessLog,
+    AccessLogRecord,
     Assessment,
     Attendance,
     Enrolment,
@@ -254,3 +256,16 @@ def enrolment_history(enrolment: Enrolment) -> QuerySet[History]:
         condition |= entries_of(model, ids_as_keys(model.objects.filter(enrolment=enrolment)))
         condition |= _deleted(model, "enrolment_id", enrolment.pk)
     return history_where(condition)
+
+
+# --- The access log -------------------------------------------------------------------------
+
+
+def access_log_about(participant_id: int, queryset: QuerySet | None = None) -> QuerySet:
+    """The access-log lines that read `participant_id`'s record: those naming them and the
+    lists and exports listing them (an indexed lookup of `AccessLogRecord`)."""
+    queryset = AccessLog.objects.all() if queryset is None else queryset
+    return queryset.filter(
+        Q(participant_id=participant_id)
+        | Q(pk__in=AccessLogRecord.objects.filter(participant_id=participant_id).values("entry_id"))
+    )

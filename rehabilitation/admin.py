@@ -511,13 +511,17 @@ class AccessLogAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
         ids = [row.pk for row in rows]
         if not ids:
             return []
-        named = AccessLog.objects.filter(pk__in=ids, participant__isnull=False).values_list(
-            "participant_id", "participant__institution_id"
+        named = (
+            AccessLog.objects.filter(pk__in=ids, participant__isnull=False)
+            .order_by()
+            .values_list("participant_id", "participant__institution_id")
         )
-        listed = AccessLogRecord.objects.filter(entry_id__in=ids).values_list(
-            "participant_id", "participant__institution_id"
+        listed = (
+            AccessLogRecord.objects.filter(entry_id__in=ids)
+            .order_by()
+            .values_list("participant_id", "participant__institution_id")
         )
-        return list(named.union(listed, all=True))
+        return [*named, *listed]
 
     list_display = ["at", "user", "action", "participant", "institution", "detail"]
     list_filter = ["action", "institution"]

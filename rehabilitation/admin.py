@@ -523,8 +523,17 @@ class AccessLogAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
         )
         return [*named, *listed]
 
-    list_display = ["at", "user", "action", "participant", "institution", "detail"]
-    list_filter = ["action", "institution"]
+    list_display = [
+        "at",
+        "user",
+        "action",
+        "participant",
+        "record_count",
+        "institution",
+        "detail",
+        "reason",
+    ]
+    list_filter = ["action", "reason", "institution"]
     list_select_related = ["user", "participant", "institution"]
     date_hierarchy = "at"
     search_fields = ["user__username", "participant__register_number", "detail"]

@@ -590,10 +590,11 @@ class InstrumentScore(models.Model):
 class AccessLog(models.Model):
     """Who viewed, changed or exported which participant's data, when and why (UU PDP 27/2022).
 
-    One line per read event: a participant's page names the `participant`; a list, a search or
-    an export names its records in `records` (one `AccessLogRecord` each, inserted in one query)
-    and their number in `record_count`. Lines written before lists were logged this way hold
-    one participant each.
+    One line per read event (and per institution holding what it showed, so that each
+    institution's administrators read the lines of their own participants): a participant's
+    page names the `participant`; a list, a search or an export names its records in
+    `records` (one `AccessLogRecord` each, inserted in one query) and their number in
+    `record_count`. Lines written before lists were logged this way hold one participant each.
     """
 
     class Action(models.TextChoices):

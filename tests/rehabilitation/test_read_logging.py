@@ -482,3 +482,22 @@ def test_who_has_seen_a_record_refuses_unknown_formats_and_records(seen, world_m
     unknown = reverse("rehabilitation:participant_access_log", args=[999999])
     assert client.get(unknown).status_code == 404
     assert client.post(_subject_url(seen)).status_code == 405
+
+
+def test_lines_written_before_lists_were_logged_this_way_stay_readable(shared_world, world_media):
+    w = shared_world
+    # A line as the log wrote it before: one participant, no page, reason or count.
+    old = AccessLog.objects.create(
+        user=w.users.programme,
+        participant=w.participant,
+        institution=w.own,
+        action=AccessLog.Action.EXPORT,
+        detail="old pseudonymised csv",
+    )
+    client = _client(w.users.admin)
+    page = client.get(_log_url(w)).content.decode()
+    assert "old pseudonymised csv" in page
+    assert old in client.get(_log_url(w)).context["page"].object_list
+    assert "old pseudonymised csv" in client.get(_subject_url(w)).content.decode()
+    admin_page = _client(w.users.superuser).get(_admin(AccessLog, "changelist")).content.decode()
+    assert "old pseudonymised csv" in admin_page

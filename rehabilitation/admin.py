@@ -48,7 +48,7 @@ from .models import (
 )
 from .services import participants as participant_services
 from .services import programmes as programme_services
-from .services.audit import record_read, search_terms
+from .services.audit import record_one, record_read, search_terms
 
 
 class VisibleParticipantsMixin:
@@ -98,8 +98,23 @@ class AccessLoggedAdminMixin:
             return []
         return self.access_log_list_records(request, [obj])
 
-    def _log_read(self, request: HttpRequest, records, *, detail: str) -> None:
+    def _log_read(
+        self, request: HttpRequest, records, *, detail: str, one_record: bool = False
+    ) -> None:
         action = AccessLog.Action.CHANGE if request.method == "POST" else AccessLog.Action.VIEW
+        records = list(records)
+        if one_record and len(records) == 1:
+            # One record's page names it on the line, as a participant's staff page does.
+            [(participant_id, institution_id)] = records
+            record_one(
+                user=request.user,
+                participant_id=participant_id,
+                institution_id=institution_id,
+                action=action,
+                detail=f"admin {self.opts.model_name} {detail}",
+                path=request.path,
+            )
+            return
         record_read(
             user=request.user,
             records=records,
@@ -122,7 +137,8 @@ class AccessLoggedAdminMixin:
     def _log_record(self, request: HttpRequest, object_id: str, detail: str) -> None:
         obj = self.get_object(request, object_id)
         if obj is not None:
-            self._log_read(request, self.access_log_change_records(request, obj), detail=detail)
+            records = self.access_log_change_records(request, obj)
+            self._log_read(request, records, detail=detail, one_record=True)
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
         self._log_record(request, object_id, "record")

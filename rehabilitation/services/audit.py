@@ -67,8 +67,8 @@ def record_read(
     One line per institution holding them (a list of one institution's participants is one
     line), so that each institution's administrators read exactly the lines of their own
     participants; two queries in all, whatever the number of records (more only past
-    `RECORD_BATCH` records, as an export of thousands). A single record is named on the line
-    itself, as `record_access` does; nothing is written for no records.
+    `RECORD_BATCH` records, as an export of thousands), also for one record, so that a list
+    costs the same queries whatever its length. Nothing is written for no records.
     """
     by_institution: dict[int, list[int]] = defaultdict(list)
     seen: set[int] = set()
@@ -78,21 +78,6 @@ def record_read(
             by_institution[institution_id].append(participant_id)
     if not by_institution:
         return []
-    if len(seen) == 1:
-        # One record: the line names it, as a participant's page does (one query).
-        [(institution_id, [participant_id])] = by_institution.items()
-        return [
-            AccessLog.objects.create(
-                user=user,
-                participant_id=participant_id,
-                institution_id=institution_id,
-                action=action,
-                detail=detail[:255],
-                reason=reason,
-                path=path[:255],
-                record_count=1,
-            )
-        ]
     entries = AccessLog.objects.bulk_create(
         AccessLog(
             user=user,
@@ -114,6 +99,29 @@ def record_read(
         batch_size=RECORD_BATCH,
     )
     return entries
+
+
+def record_one(
+    *,
+    user,
+    participant_id: int,
+    institution_id: int,
+    action: str,
+    detail: str = "",
+    reason: str = "",
+    path: str = "",
+) -> AccessLog:
+    """`record_access` for a record known by its ids (the admin's record pages)."""
+    return AccessLog.objects.create(
+        user=user,
+        participant_id=participant_id,
+        institution_id=institution_id,
+        action=action,
+        detail=detail[:255],
+        reason=reason,
+        path=path[:255],
+        record_count=1,
+    )
 
 
 def record_bulk_access(

@@ -177,12 +177,12 @@ def test_pages_keep_the_filters(client, world):
 def test_access_log_query_count_is_pinned(client, world, django_assert_num_queries):
     _login(client, factories.user(institution=world["pekalongan"], roles=(Role.ADMIN,)))
     # session, user, roles, institution, the users offered, the count, the page, the reads
-    # per user, the log of this read (one line: the page names one participant), and the
-    # session's save (three)
-    with django_assert_num_queries(12):
+    # per user, the log of this read (its line and its records), and the session's save
+    # (three)
+    with django_assert_num_queries(13):
         assert client.get(_url(world)).status_code == 200
     for _ in range(46):
         record_access(user=world["nurse"], participant=world["one"], action=AccessLog.Action.VIEW)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         response = client.get(_url(world))
     assert len(response.context["page"].object_list) == 50

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -29,6 +30,7 @@ from institutions.models import Institution
 from . import access
 from .models import (
     AccessLog,
+    AccessLogRecord,
     Assessment,
     Attendance,
     Enrolment,
@@ -47,7 +49,7 @@ from .models import (
 )
 from .services import participants as participant_services
 from .services import programmes as programme_services
-from .services.audit import record_access
+from .services.audit import record_one, record_read, search_terms
 
 
 class VisibleParticipantsMixin:
@@ -61,6 +63,107 @@ class VisibleParticipantsMixin:
         if choices is not None:
             kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class AccessLoggedAdminMixin:
+    """Every read of personal data in the admin writes the access log, as the staff pages do:
+    the change list one line for the page shown (the participants of its rows), the change,
+    history and delete pages one for the record (and the participants of its inlines). A
+    search is logged as a keyed hash of its words (`audit.search_terms`), never the words.
+
+    `access_log_path` is the lookup from the model to the participant its rows show ("" for a
+    participant itself; None when the change list shows no personal data). A page whose inlines
+    show participants overrides `access_log_change_records`.
+    """
+
+    access_log_path: str | None = "participant"
+
+    def _lookups(self) -> tuple[str, str]:
+        path = self.access_log_path
+        prefix = f"{path}__" if path else ""
+        return f"{prefix}pk", f"{prefix}institution_id"
+
+    def access_log_list_records(self, request: HttpRequest, rows: list) -> list[tuple[int, int]]:
+        """(participant id, institution id) of the participants the change list's rows show."""
+        if self.access_log_path is None or not rows:
+            return []
+        return list(
+            self.model._default_manager.filter(pk__in=[row.pk for row in rows])
+            .exclude(**{self._lookups()[0]: None})
+            .values_list(*self._lookups())
+        )
+
+    def access_log_change_records(self, request: HttpRequest, obj) -> list[tuple[int, int]]:
+        """(participant id, institution id) of the participants the record's page shows."""
+        if self.access_log_path is None:
+            return []
+        return self.access_log_list_records(request, [obj])
+
+    def _log_read(
+        self, request: HttpRequest, records, *, detail: str, one_record: bool = False
+    ) -> None:
+        action = AccessLog.Action.CHANGE if request.method == "POST" else AccessLog.Action.VIEW
+        records = list(records)
+        if one_record and len(records) == 1:
+            # One record's page names it on the line, as a participant's staff page does.
+            [(participant_id, institution_id)] = records
+            record_one(
+                user=request.user,
+                participant_id=participant_id,
+                institution_id=institution_id,
+                action=action,
+                detail=f"admin {self.opts.model_name} {detail}",
+                path=request.path,
+            )
+            return
+        record_read(
+            user=request.user,
+            records=records,
+            action=action,
+            detail=f"admin {self.opts.model_name} {detail}",
+            path=request.path,
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            detail = "list"
+            if changelist.query:
+                detail = f"list, {search_terms(changelist.query)}"
+            rows = list(changelist.result_list)
+            self._log_read(request, self.access_log_list_records(request, rows), detail=detail)
+        return response
+
+    def _log_record(self, request: HttpRequest, object_id: str, detail: str) -> None:
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            records = self.access_log_change_records(request, obj)
+            self._log_read(request, records, detail=detail, one_record=True)
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
+        self._log_record(request, object_id, "record")
+        return super().change_view(request, object_id, *args, **kwargs)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        self._log_record(request, object_id, "history")
+        return super().history_view(request, object_id, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        self._log_record(request, object_id, "delete")
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term and request.path == reverse("admin:autocomplete"):
+            # The autocomplete answers names and numbers too: its first page is logged.
+            shown = list(queryset[: AutocompleteJsonView.paginate_by])
+            self._log_read(
+                request,
+                self.access_log_list_records(request, shown),
+                detail=f"autocomplete, {search_terms(search_term)}",
+            )
+        return queryset, may_have_duplicates
 
 
 # The names of the values a history entry holds besides the record's own fields, wherever a
@@ -106,9 +209,21 @@ class TransferInline(admin.TabularInline):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
+class ProgrammeAdmin(
+    AccessLoggedAdminMixin, HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
+):
     """Programmes: seen by the staff of the host and partners; changed (and deleted) only by
-    editors and administrators of the host, as on the staff pages."""
+    editors and administrators of the host, as on the staff pages. The list shows no personal
+    data; the page names the participants of its enrolments inline, and logs them."""
+
+    access_log_path = None
+
+    def access_log_change_records(self, request: HttpRequest, obj) -> list[tuple[int, int]]:
+        return list(
+            access.visible_enrolments(request.user)
+            .filter(programme=obj)
+            .values_list("participant_id", "participant__institution_id")
+        )
 
     history_rows = staticmethod(_programme_rows)
 
@@ -171,7 +286,7 @@ class ArchivedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(HistoryAdminMixin, admin.ModelAdmin):
+class ParticipantAdmin(AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin):
     """Detainees and prisoners in rehabilitation.
 
     This is specific personal data under UU PDP 27/2022 (health and criminal records, and
@@ -181,6 +296,7 @@ class ParticipantAdmin(HistoryAdminMixin, admin.ModelAdmin):
     instead (the "Archive" action on their page), and restored the same way.
     """
 
+    access_log_path = ""
     list_display = ["register_number", "full_name", "institution", "status", "archived_at"]
     list_filter = ["status", "institution__kind", ArchivedFilter]
     list_select_related = ["institution"]
@@ -253,14 +369,6 @@ class ParticipantAdmin(HistoryAdminMixin, admin.ModelAdmin):
     def restore(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
         self._set_archived(request, queryset, archive=False)
 
-    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
-        # Administrators see personal data too; that is written in the access log as well.
-        participant = self.get_object(request, object_id)
-        if participant is not None:
-            action = AccessLog.Action.CHANGE if request.method == "POST" else AccessLog.Action.VIEW
-            record_access(user=request.user, participant=participant, action=action, detail="admin")
-        return super().change_view(request, object_id, *args, **kwargs)
-
     def get_actions(
         self,
         request: HttpRequest,
@@ -291,7 +399,9 @@ class EnrolmentEventInline(admin.TabularInline):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
+class EnrolmentAdmin(
+    AccessLoggedAdminMixin, HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
+):
     list_display = ["participant", "programme", "status", "start_date", "end_date"]
     list_filter = ["status", "programme__kind"]
     list_select_related = ["participant", "programme"]
@@ -304,10 +414,11 @@ class EnrolmentAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdm
         return access.visible_enrolments(request.user, super().get_queryset(request))
 
 
-class VisibleThroughEnrolmentAdmin(HistoryAdminMixin, admin.ModelAdmin):
+class VisibleThroughEnrolmentAdmin(AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin):
     """Rows hanging off an enrolment: listed only where the enrolment is visible."""
 
     enrolment_path = "enrolment"
+    access_log_path = "enrolment__participant"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         visible = access.visible_enrolments(request.user)
@@ -332,6 +443,7 @@ class ScreeningScoreInline(admin.TabularInline):
 
 @admin.register(Screening)
 class ScreeningAdmin(VisibleThroughEnrolmentAdmin):
+    access_log_path = "participant"
     list_display = ["participant", "date", "enrolment"]
     list_select_related = ["participant", "enrolment__participant", "enrolment__programme"]
     date_hierarchy = "date"
@@ -381,7 +493,20 @@ class AttendanceInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin):
+class SessionAdmin(
+    AccessLoggedAdminMixin, HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
+):
+    """Sessions: the list shows no personal data; the page's attendance names participants."""
+
+    access_log_path = None
+
+    def access_log_change_records(self, request: HttpRequest, obj) -> list[tuple[int, int]]:
+        return list(
+            Attendance.objects.filter(
+                session=obj, enrolment__in=access.visible_enrolments(request.user)
+            ).values_list("enrolment__participant_id", "enrolment__participant__institution_id")
+        )
+
     list_display = ["programme", "date", "topic", "phase", "facilitator"]
     list_select_related = ["programme", "phase"]
     list_filter = ["programme__kind"]
@@ -395,11 +520,37 @@ class SessionAdmin(HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
-    """The personal-data access log: written by the system, never edited or deleted."""
+class AccessLogAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
+    """The personal-data access log: written by the system, never edited or deleted. Reading
+    it is logged too (who read the log of whom): the participants its shown lines name."""
 
-    list_display = ["at", "user", "action", "participant", "institution", "detail"]
-    list_filter = ["action", "institution"]
+    def access_log_list_records(self, request: HttpRequest, rows: list) -> list[tuple[int, int]]:
+        ids = [row.pk for row in rows]
+        if not ids:
+            return []
+        named = (
+            AccessLog.objects.filter(pk__in=ids, participant__isnull=False)
+            .order_by()
+            .values_list("participant_id", "participant__institution_id")
+        )
+        listed = (
+            AccessLogRecord.objects.filter(entry_id__in=ids)
+            .order_by()
+            .values_list("participant_id", "participant__institution_id")
+        )
+        return [*named, *listed]
+
+    list_display = [
+        "at",
+        "user",
+        "action",
+        "participant",
+        "record_count",
+        "institution",
+        "detail",
+        "reason",
+    ]
+    list_filter = ["action", "reason", "institution"]
     list_select_related = ["user", "participant", "institution"]
     date_hierarchy = "at"
     search_fields = ["user__username", "participant__register_number", "detail"]
@@ -419,7 +570,7 @@ class AccessLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(TransferRequest)
-class TransferRequestAdmin(admin.ModelAdmin):
+class TransferRequestAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
     """Transfer requests, read-only: they change only through the staff pages (accept, refuse,
     cancel). Seen as there (`access.visible_transfer_requests`); the list names no one, and
     opening one is written to the access log."""
@@ -441,13 +592,5 @@ class TransferRequestAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any):
-        transfer_request = self.get_object(request, object_id)
-        if transfer_request is not None:
-            record_access(
-                user=request.user,
-                participant=transfer_request.participant,
-                action=AccessLog.Action.VIEW,
-                detail=f"admin: transfer request {transfer_request.pk}",
-            )
-        return super().change_view(request, object_id, *args, **kwargs)
+    def access_log_list_records(self, request: HttpRequest, rows: list) -> list[tuple[int, int]]:
+        return []  # the list names no one; a request's own page does, and is logged

@@ -680,12 +680,27 @@ class InstrumentScore(models.Model):
 
 
 class AccessLog(models.Model):
-    """Who viewed, changed or exported which participant's data, and when (UU PDP 27/2022)."""
+    """Who viewed, changed or exported which participant's data, when and why (UU PDP 27/2022).
+
+    One line per read event (and per institution holding what it showed, so that each
+    institution's administrators read the lines of their own participants): a participant's
+    page names the `participant`; a list, a search or an export names its records in
+    `records` (one `AccessLogRecord` each, inserted in one query) and their number in
+    `record_count`. Lines written before lists were logged this way hold one participant each.
+    """
 
     class Action(models.TextChoices):
         VIEW = "view", _("Viewed")
         CHANGE = "change", _("Changed")
         EXPORT = "export", _("Exported")
+
+    class Reason(models.TextChoices):
+        """The purpose of the use (UU PDP 27/2022), given by the reader if they wish."""
+
+        CARE = "care", _("Care of the participant")
+        TRANSFER = "transfer", _("Transfer")
+        REPORT = "report", _("Report")
+        AUDIT = "audit", _("Audit or supervision")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -706,10 +721,17 @@ class AccessLog(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("institution"),
-        help_text=_("The institution holding the participant when the access happened."),
+        help_text=_("The institution holding the participants when the access happened."),
     )
     action = models.CharField(_("action"), max_length=10, choices=Action.choices)
     detail = models.CharField(_("what"), max_length=255, blank=True)
+    path = models.CharField(
+        _("page"), max_length=255, blank=True, help_text=_("The address read, without its query.")
+    )
+    reason = models.CharField(_("why"), max_length=10, choices=Reason.choices, blank=True)
+    record_count = models.PositiveIntegerField(
+        _("records"), default=0, help_text=_("How many participants a list or an export showed.")
+    )
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
 
     class Meta:
@@ -719,3 +741,29 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.participant_id}"
+
+
+class AccessLogRecord(models.Model):
+    """One participant shown by a list, search or export logged as one `AccessLog` line: what
+    lets "who has seen this record" be answered by an indexed lookup."""
+
+    entry = models.ForeignKey(
+        AccessLog, on_delete=models.CASCADE, related_name="records", verbose_name=_("access")
+    )
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("participant"),
+    )
+
+    class Meta:
+        verbose_name = _("record read")
+        verbose_name_plural = _("records read")
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "participant"], name="access_record_once")
+        ]
+        indexes = [models.Index(fields=["participant", "entry"], name="access_record_person")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id}: {self.participant_id}"

@@ -22,6 +22,8 @@ from . import access, assist
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise
 from .models import (
+    AccessLog,
+    AccessLogRecord,
     Assessment,
     Attendance,
     Enrolment,
@@ -301,3 +303,16 @@ def incoming_transfer_request_count(user) -> int:
     if not access.may_see_personal_data(user):
         return 0
     return incoming_transfer_requests(user).count()
+
+
+# --- The access log -------------------------------------------------------------------------
+
+
+def access_log_about(participant_id: int, queryset: QuerySet | None = None) -> QuerySet:
+    """The access-log lines that read `participant_id`'s record: those naming them and the
+    lists and exports listing them (an indexed lookup of `AccessLogRecord`)."""
+    queryset = AccessLog.objects.all() if queryset is None else queryset
+    return queryset.filter(
+        Q(participant_id=participant_id)
+        | Q(pk__in=AccessLogRecord.objects.filter(participant_id=participant_id).values("entry_id"))
+    )

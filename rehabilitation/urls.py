@@ -1,7 +1,7 @@
 """Rehabilitation pages; each view module lists its own patterns (staff pages under staff/,
 public aggregate statistics outside it)."""
 
-from .views import enrolments, participants, programmes, reports, sessions, transfers
+from .views import access_log, enrolments, participants, programmes, reports, sessions, transfers
 
 app_name = "rehabilitation"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     *enrolments.urlpatterns,
     *sessions.urlpatterns,
     *reports.urlpatterns,
+    *access_log.urlpatterns,
 ]

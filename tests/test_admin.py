@@ -482,7 +482,11 @@ def test_viewing_a_participant_in_the_admin_is_logged(admin_client):
     participant = factories.participant(factories.institution())
     admin_client.get(_url(Participant, "change", participant.pk))
     log = AccessLog.objects.get(participant=participant)
-    assert (log.action, log.user.username, log.detail) == ("view", "admin", "admin")
+    assert (log.action, log.user.username, log.detail) == (
+        "view",
+        "admin",
+        "admin participant record",
+    )
 
 
 def test_screening_score_band_is_computed_not_typed(admin_client):

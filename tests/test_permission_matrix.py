@@ -447,6 +447,11 @@ RULES: dict[str, tuple[Case, ...]] = {
     "rehabilitation:note_add": (get(staff(OWN_PERSONAL_DATA), _enrolment),),
     "rehabilitation:score_add": (get(staff(OWN_PERSONAL_DATA), _enrolment),),
     "rehabilitation:access_log": (get(staff({ADMIN}), _own),),
+    # A participant's "who has seen my record", for the administrators of their institution.
+    "rehabilitation:participant_access_log": (
+        get(staff({ADMIN}), _participant),
+        get(staff({ADMIN}), _participant, query="format=csv", variant="csv"),
+    ),
     # Staff accounts: the institution's administrators only; 404 for everyone else.
     "institutions:staff": (get(staff({ADMIN}), _own),),
     "institutions:staff_create": (get(staff({ADMIN}), _own),),

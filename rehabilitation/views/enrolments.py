@@ -46,7 +46,7 @@ from ..forms.enrolment import (
 from ..models import AccessLog, Enrolment, EnrolmentPhase, Phase, Screening
 from ..services import enrolment as enrolment_services
 from ..services import screening as screening_services
-from ..services.audit import record_access, record_bulk_access
+from ..services.audit import log_context, record_access, record_bulk_access
 from ..services.sessions import load_enrolment_section
 from .participants import PAGE_SIZE
 
@@ -178,6 +178,7 @@ MOVE_PAGES: dict[str, MovePage] = {
 
 def _log_view(request: HttpRequest, enrolment: Enrolment, what: str = "") -> None:
     record_access(
+        **log_context(request),
         user=request.user,
         participant=enrolment.participant,
         action=AccessLog.Action.VIEW,
@@ -249,6 +250,7 @@ def enrolment_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(enrolments, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     record_bulk_access(
+        **log_context(request),
         user=user,
         participants=[enrolment.participant for enrolment in rows],
         action=AccessLog.Action.VIEW,
@@ -390,6 +392,7 @@ def participant_screen(request: AuthenticatedRequest, pk: int) -> HttpResponse:
                 messages.warning(request, _("Education only — not eligible for assessment."))
             return redirect("rehabilitation:enrolment", enrolment.pk)
     record_access(
+        **log_context(request),
         user=request.user,
         participant=participant,
         action=AccessLog.Action.VIEW,

@@ -45,7 +45,7 @@ from ..models import (
     TransferRequest,
 )
 from ..services import participants as services
-from ..services.audit import record_access, record_bulk_access
+from ..services.audit import log_context, record_access, record_bulk_access
 
 PAGE_SIZE = 50
 
@@ -95,7 +95,11 @@ def participant_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     record_bulk_access(
-        user=user, participants=rows, action=AccessLog.Action.VIEW, detail="participant list"
+        **log_context(request),
+        user=user,
+        participants=rows,
+        action=AccessLog.Action.VIEW,
+        detail="participant list",
     )
     return render(
         request,
@@ -144,7 +148,8 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     the enrolments (and their screenings) the user may see."""
     user = request.user
     participant, may_write = access.get_participant_for_user(user, pk)
-    record_access(user=user, participant=participant, action=AccessLog.Action.VIEW)
+    logged = log_context(request)
+    record_access(**logged, user=user, participant=participant, action=AccessLog.Action.VIEW)
     enrolments = list(
         access.visible_enrolments(user)
         .filter(participant=participant)
@@ -199,6 +204,9 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "may_archive": may_archive,
             "archive_form": ArchiveForm(version=participant.version) if may_archive else None,
             "history": history_rows(selectors.participant_history(participant)),
+            "access_reason": logged["reason"],
+            "access_reasons": AccessLog.Reason.choices,
+            "may_read_access_log": access.may_read_access_log(user, participant.institution_id),
         },
     )
 
@@ -224,7 +232,11 @@ def participant_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Saved."))
             return redirect("rehabilitation:participant", participant.pk)
     record_access(
-        user=request.user, participant=participant, action=AccessLog.Action.VIEW, detail="edit"
+        **log_context(request),
+        user=request.user,
+        participant=participant,
+        action=AccessLog.Action.VIEW,
+        detail="edit",
     )
     return render(
         request,

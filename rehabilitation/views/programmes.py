@@ -36,7 +36,7 @@ from ..forms.enrolment import (
 )
 from ..models import AccessLog, Enrolment, Programme
 from ..services import programmes as services
-from ..services.audit import record_bulk_access
+from ..services.audit import log_context, record_bulk_access
 from ..services.common import AGREEMENT_IN_FORCE
 
 Status = Enrolment.Status
@@ -145,6 +145,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .order_by("participant__register_number")
         )
         record_bulk_access(
+            **log_context(request),
             user=user,
             participants=[enrolment.participant for enrolment in enrolments],
             action=AccessLog.Action.VIEW,

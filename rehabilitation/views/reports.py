@@ -1,5 +1,5 @@
 """Reports of programmes and institutions, the public statistics, exports of participants'
-personal data and the access log.
+personal data (the access log is `views.access_log`).
 
 - Reports are aggregates (no names, no register numbers): any staff role of the programme's
   host or partners, or of the institution, sees them; everyone else gets 404. Those who may
@@ -9,8 +9,7 @@ personal data and the access log.
 - The public statistics show counts only, protected by the same rule (`reports.suppress`).
 - Exports of personal data need a personal-data role; identified exports (names, register
   numbers, dates of birth) only an administrator of the participants' institution. Every
-  export is written to the access log, one line per participant.
-- The access log of an institution is read by its administrators only.
+  export is written to the access log as one line listing the participants.
 """
 
 from __future__ import annotations
@@ -18,9 +17,7 @@ from __future__ import annotations
 import datetime
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
@@ -37,9 +34,8 @@ from institutions.models import Institution
 
 from .. import access, charts, disclosure, exports, reports
 from ..models import AccessLog, Programme
-from ..services.audit import record_bulk_access, record_report_access
+from ..services.audit import log_context, record_bulk_access, record_report_access
 
-ACCESS_LOG_PAGE_SIZE = 50
 XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
 
 
@@ -82,48 +78,6 @@ class PeriodForm(forms.Form):
         if exact:
             return self.period
         return reports.Period(*disclosure.protected_period(self.period.start, self.period.end))
-
-
-class _UserChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
-        full_name = obj.get_full_name()
-        return f"{full_name} ({obj.get_username()})" if full_name else obj.get_username()
-
-
-class AccessLogFilterForm(forms.Form):
-    """Filters of the access log: who, what, from and until which day."""
-
-    user = _UserChoiceField(
-        label=gettext_lazy("User"),
-        queryset=get_user_model().objects.none(),
-        required=False,
-        empty_label=gettext_lazy("Everyone"),
-    )
-    action = forms.ChoiceField(
-        label=gettext_lazy("Action"),
-        choices=[("", gettext_lazy("All")), *AccessLog.Action.choices],
-        required=False,
-    )
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=_date_input())
-    date_to = forms.DateField(label=gettext_lazy("Until"), required=False, widget=_date_input())
-
-    def __init__(self, data, *, institution: Institution) -> None:
-        super().__init__(data)
-        # Only the people who appear in this institution's log.
-        self.fields["user"].queryset = (
-            get_user_model()
-            .objects.filter(
-                pk__in=AccessLog.objects.filter(institution=institution).values("user_id")
-            )
-            .order_by("username")
-        )
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and end < start:
-            self.add_error("date_to", _("The end of the period cannot be before its start."))
-        return cleaned
 
 
 # --- Reports ------------------------------------------------------------------------------
@@ -306,7 +260,7 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
 def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The participants the user may see, as CSV or Excel, pseudonymised unless
     `?identified=1` is asked by an administrator (only their own institutions' participants
-    are then exported). Every participant exported gets a line in the access log."""
+    are then exported). The export is one line of the access log, listing the participants."""
     if fmt not in exports.FORMATS:
         raise Http404(_("No such export format."))
     user = request.user
@@ -326,7 +280,11 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
     content = exports.render(fmt, exported, identified=identified)
     kind = "identified" if identified else "pseudonymised"
     record_bulk_access(
-        user=user, participants=exported, action=AccessLog.Action.EXPORT, detail=f"{kind} {fmt}"
+        **log_context(request),
+        user=user,
+        participants=exported,
+        action=AccessLog.Action.EXPORT,
+        detail=f"{kind} {fmt}",
     )
     label = "identitas" if identified else "pseudonim"
     response = HttpResponse(content, content_type=exports.CONTENT_TYPES[fmt])
@@ -336,47 +294,9 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
     return response
 
 
-# --- Access log ---------------------------------------------------------------------------
-
-
-@never_cache
-@require_GET
-@staff_required
-def access_log(request: HttpRequest, pk: int) -> HttpResponse:
-    """Who viewed, changed or exported which of the institution's participants, and when:
-    for the institution's administrators only (404 for everyone else)."""
-    if not access.may_read_access_log(request.user, pk):
-        raise Http404(_("No such institution."))
-    institution = get_object_or_404(Institution, pk=pk)
-    form = AccessLogFilterForm(request.GET or None, institution=institution)
-    entries = access.visible_access_log(request.user).filter(institution=institution)
-    if form.is_bound:
-        form.is_valid()
-        # Each valid filter applies; a wrong one is shown as an error and ignored.
-        cleaned = getattr(form, "cleaned_data", {})
-        if cleaned.get("user"):
-            entries = entries.filter(user=cleaned["user"])
-        if cleaned.get("action"):
-            entries = entries.filter(action=cleaned["action"])
-        if cleaned.get("date_from"):
-            entries = entries.filter(at__date__gte=cleaned["date_from"])
-        if cleaned.get("date_to"):
-            entries = entries.filter(at__date__lte=cleaned["date_to"])
-    page = Paginator(
-        entries.select_related("user", "participant").order_by("-at", "-pk"),
-        ACCESS_LOG_PAGE_SIZE,
-    ).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "rehabilitation/reports/access_log.html",
-        {"institution": institution, "form": form, "page": page},
-    )
-
-
 urlpatterns = [
     path("staff/programmes/<int:pk>/report/", programme_report, name="programme_report"),
     path("staff/institutions/<int:pk>/report/", institution_report, name="institution_report"),
-    path("staff/institutions/<int:pk>/access-log/", access_log, name="access_log"),
     path("staff/participants/export.<str:fmt>", participants_export, name="participants_export"),
     path("statistics/", public_statistics, name="public_statistics"),
 ]

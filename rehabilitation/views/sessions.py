@@ -30,7 +30,7 @@ from ..forms.sessions import (
 )
 from ..models import AccessLog, Enrolment, Session
 from ..services import sessions as services
-from ..services.audit import record_access, record_bulk_access
+from ..services.audit import log_context, record_access, record_bulk_access
 
 
 @never_cache
@@ -115,6 +115,7 @@ def session_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Attendance saved."))
             return redirect("rehabilitation:session", session.pk)
     record_bulk_access(
+        **log_context(request),
         user=request.user,
         participants=[enrolment.participant for enrolment in enrolments],
         action=AccessLog.Action.VIEW,
@@ -139,6 +140,7 @@ def session_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 def _render_entry(request: HttpRequest, enrolment: Enrolment, template: str, form) -> HttpResponse:
     """Show an entry form with the enrolment's record under it, and log that view."""
     record_access(
+        **log_context(request),
         user=request.user,
         participant=enrolment.participant,
         action=AccessLog.Action.VIEW,

@@ -449,7 +449,9 @@ def test_the_list_searches_and_logs_each_participant_shown(english, world):
     assert "Joko Widodo" not in page and "Peserta Satu" not in page
     logged = AccessLog.objects.filter(detail="participant list")
     assert logged.count() == before + 1
-    assert logged.order_by("-pk").first().participant.full_name == "Budi Santoso"
+    line = logged.order_by("-pk").first()
+    assert [record.participant.full_name for record in line.records.all()] == ["Budi Santoso"]
+    assert "budi" not in str(vars(line)).casefold()  # the search words are not kept
     response = english.get(reverse("rehabilitation:participants"), {"q": "PKL-00"})
     assert [p.register_number for p in response.context["participants"]] == [
         "PKL-001",
@@ -471,15 +473,18 @@ def test_the_list_query_count_is_pinned_for_5_and_50_rows(client, world, django_
         participant = new_participant(world, register_number=f"Q-{n:03d}")
         screened(world, participant)
     login(client, world, "staff")
-    # session, user, roles, count, page, their enrolments, the access log, and the session
-    # saved again
-    with django_assert_num_queries(7 + SESSION_SAVE):
+    # session, user, roles, count, page, their enrolments, the access log (its line and the
+    # records listed), and the session saved again
+    with django_assert_num_queries(8 + SESSION_SAVE):
         response = client.get(reverse("rehabilitation:participants"))
     assert len(response.context["participants"]) == 5
     for n in range(4, 49):
         participant = new_participant(world, register_number=f"Q-{n:03d}")
         screened(world, participant)
-    with django_assert_num_queries(7 + SESSION_SAVE):
+    with django_assert_num_queries(8 + SESSION_SAVE):
         response = client.get(reverse("rehabilitation:participants"))
     assert len(response.context["participants"]) == 50
-    assert AccessLog.objects.filter(detail="participant list").count() == 5 + 50
+    # One line per page shown, not one per participant.
+    lines = AccessLog.objects.filter(detail="participant list").order_by("pk")
+    assert [line.record_count for line in lines] == [5, 50]
+    assert lines.last().records.count() == 50

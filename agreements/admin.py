@@ -217,12 +217,17 @@ class AgreementAdmin(HistoryAdminMixin, ScopedAdmin):
         "parties__institution__name",
         "parties__institution__short_name",
     ]
-    autocomplete_fields = ["parent", "renews", "signing_event"]
+    autocomplete_fields = ["parent", "renews"]
     # The status moves through the lifecycle services (the list's actions, or the staff page,
     # which also asks why an agreement goes back to discussion); signing and termination
-    # happen on the staff pages; active, expiring and expired follow from the calendar.
+    # happen on the staff pages, which write their dates; active, expiring and expired follow
+    # from the calendar.
     readonly_fields = [
         "status",
+        "signed_on",
+        "signing_event",
+        "terminated_on",
+        "termination_reason",
         "notice_from",
         "created_at",
         "updated_at",

@@ -183,8 +183,13 @@ class EnrolmentInline(VisibleParticipantsMixin, admin.TabularInline):
 
     model = Enrolment
     fields = ["participant", "programme", "status", "start_date", "end_date"]
-    autocomplete_fields = ["participant", "programme"]
+    # Enrolments begin with a screening and move through the services' steps only.
+    readonly_fields = fields
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         visible = access.visible_enrolments(request.user, super().get_queryset(request))
@@ -407,11 +412,28 @@ class EnrolmentAdmin(
     list_select_related = ["participant", "programme"]
     date_hierarchy = "start_date"
     search_fields = ["participant__register_number", "participant__full_name", "programme__name"]
-    autocomplete_fields = ["participant", "programme"]
     inlines = [EnrolmentPhaseInline, EnrolmentEventInline]
+    # An enrolment begins with a screening and moves only through the services' steps (the
+    # staff pages' moves, with their checks and events): nothing of its course is edited here.
+    readonly_fields = [
+        "participant",
+        "programme",
+        "status",
+        "start_date",
+        "enrolled_on",
+        "end_date",
+        "end_reason",
+        "current_phase",
+        "recovered",
+        "skilled",
+        "independent",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         return access.visible_enrolments(request.user, super().get_queryset(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class VisibleThroughEnrolmentAdmin(AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin):

@@ -186,6 +186,7 @@ def _screening() -> Screening:
 SYSTEM_WRITTEN = {
     StatusChange,
     TransferRequest,
+    Enrolment,  # begun by a screening on the staff pages
     SignedScan,
     Notice,
     AccessLog,

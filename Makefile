@@ -10,8 +10,8 @@ export UV_PYTHON_DOWNLOADS ?= never
 
 .PHONY: run serve test install lint format messages clean uv
 
-run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
 run: export SITE_URL ?= http://127.0.0.1:$(PORT)
+run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
 	@mkdir -p var
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py seed_demo

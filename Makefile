@@ -8,14 +8,19 @@ UV := $(shell if uv --version >/dev/null 2>&1; then echo uv; else echo python3 -
 # No interpreter downloads: use the Python this machine has (3.13 if present, else python3).
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: run test install lint format messages clean uv
+.PHONY: run serve test install lint format messages clean uv
 
-run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
 run: export SITE_URL ?= http://127.0.0.1:$(PORT)
+run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
 	@mkdir -p var
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py seed_demo
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py runserver 127.0.0.1:$(PORT)
+
+serve: install ## Production server: migrate, collectstatic, then gunicorn (settings from the environment)
+	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/python manage.py collectstatic --noinput
+	$(VENV)/bin/gunicorn --config config/gunicorn.py --bind "$${HOST:-127.0.0.1}:$(PORT)"
 
 test: install ## Run the whole test suite (DATABASE_URL picks the database)
 	$(VENV)/bin/pytest $(ARGS)

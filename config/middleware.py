@@ -4,8 +4,10 @@ lockout answer)."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import re
+import sys
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes, urlencode
 
@@ -15,14 +17,20 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import BadRequest
 from django.core.handlers.wsgi import get_bytes_from_wsgi
+from django.core.signals import got_request_exception
+from django.db import InterfaceError, OperationalError
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.template.loader import render_to_string
+from django.urls import resolve, reverse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 
 from institutions import otp
+
+logger = logging.getLogger(__name__)
 
 
 class LanguageMiddleware:
@@ -256,3 +264,67 @@ class PermissionsPolicyMiddleware:
         if self.header:
             response.headers.setdefault("Permissions-Policy", self.header)
         return response
+
+
+class HealthCheckMiddleware:
+    """The health checks (`/healthz`, `/readyz`) are answered here, before the session, the
+    user and the rest are set up: they read no session and authenticate nobody, so they answer
+    503, not 500, during a database outage even when the request carries a session cookie."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from . import views  # the views import the apps, which are not ready at start-up
+
+        if request.path not in {reverse(name) for name in views.HEALTH_CHECKS}:
+            return self.get_response(request)
+        match = resolve(request.path_info)
+        return match.func(request, *match.args, **match.kwargs)
+
+
+#: Seconds a client is asked to wait before retrying during a database outage.
+OUTAGE_RETRY_AFTER = 30
+#: The exceptions that mean the database cannot be reached (as opposed to a wrong query).
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+_OUTAGE_MARK = "_database_outage"
+
+
+def outage_response() -> HttpResponse:
+    """The "temporarily unavailable" page, in both languages; it reads nothing from the
+    database or the request, and shows no traceback."""
+    response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+    return response
+
+
+@receiver(got_request_exception, dispatch_uid="config.middleware.mark_outage")
+def _mark_outage(sender: object, request: HttpRequest | None = None, **kwargs: object) -> None:
+    """Notes on the request that an unhandled exception (raised by a middleware, e.g. while
+    loading the session) was a database outage, for DatabaseOutageMiddleware."""
+    if request is not None and isinstance(sys.exc_info()[1], OUTAGE_ERRORS):
+        setattr(request, _OUTAGE_MARK, True)
+
+
+class DatabaseOutageMiddleware:
+    """During a database outage every page answers 503 "temporarily unavailable, try again"
+    with `Retry-After`, not a 500: a view's OperationalError or InterfaceError is answered by
+    `process_exception`, and one raised by a later middleware (loading the session or the user)
+    turns its 500 into the same answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 500 and getattr(request, _OUTAGE_MARK, False):
+            return outage_response()
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OUTAGE_ERRORS):
+            return None
+        logger.error(
+            "The database is unavailable: %s answered 503", request.path, exc_info=exception
+        )
+        return outage_response()

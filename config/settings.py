@@ -91,6 +91,10 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Before anything reads the session, the user or the form data from the database.
     "config.middleware.HostileInputMiddleware",
+    # The health checks answer here, without sessions or authentication; during a database
+    # outage every other page answers 503 with Retry-After.
+    "config.middleware.HealthCheckMiddleware",
+    "config.middleware.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -67,6 +67,7 @@ urlpatterns = [
     path("accounts/two-factor/", otp_views.two_factor, name="two_factor"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     # One login for everyone, with its throttling and second step: not the admin's own.
     path(
         "admin/login/",

@@ -1,11 +1,17 @@
-"""Project-level views: the health check and the staff home, which gathers each app's parts."""
+"""Project-level views: the health checks (liveness and readiness) and the staff home, which
+gathers each app's parts."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
+import uuid
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -13,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from agreements import access as agreement_access
-from agreements.models import Agreement
+from agreements.models import Agreement, IssuedDocument, SignedScan
 from agreements.services.meetings import open_follow_ups_for
 from institutions import access
 from rehabilitation import access as rehabilitation_access
@@ -27,18 +33,90 @@ EXPIRING_WITHIN = datetime.timedelta(days=90)
 RECENT_AGREEMENTS = 10
 
 
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
-    """200 when the database answers a query, 503 when it does not."""
+#: The URL names of the health checks: answered before sessions and authentication are set up
+#: (config.middleware.HealthCheckMiddleware), so they answer during a database outage too.
+HEALTH_CHECKS = ("healthz", "readyz")
+
+
+def _database_answers() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError:
         logger.exception("Health check: the database does not answer")
+        return False
+    return True
+
+
+def _unapplied_migrations() -> list[str]:
+    """The migrations the code has and the database has not applied, as "app.name"."""
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+def _private_storages() -> list[Storage]:
+    """The storages holding signed scans and issued documents (one, unless configured apart)."""
+    storages: list[Storage] = []
+    for model in (SignedScan, IssuedDocument):
+        storage = model._meta.get_field("file").storage  # type: ignore[union-attr]
+        if all(storage is not known for known in storages):
+            storages.append(storage)
+    return storages
+
+
+def _storage_is_writable(storage: Storage) -> bool:
+    """Whether a small probe file can be written to and deleted from `storage`."""
+    name = None
+    try:
+        name = storage.save(f".readyz-{uuid.uuid4().hex}", ContentFile(b"ready"))
+        storage.delete(name)
+    except Exception:
+        logger.exception("Readiness check: the private file storage is not writable")
+        if name is not None:
+            with contextlib.suppress(Exception):  # reported above; nothing more to do
+                storage.delete(name)
+        return False
+    return True
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: 200 when the database answers a query, 503 when it does not."""
+    if not _database_answers():
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: whether the database answers, every migration is applied and the private file
+    storage is writable. 200 when all are, 503 naming what is not."""
+    checks: dict[str, str] = {}
+    database = _database_answers()
+    checks["database"] = "ok" if database else "unavailable"
+    if not database:
+        checks["migrations"] = "unknown"
+    else:
+        try:
+            unapplied = _unapplied_migrations()
+        except DatabaseError:
+            logger.exception("Readiness check: the migration state cannot be read")
+            checks["migrations"] = "unknown"
+        else:
+            if unapplied:
+                logger.warning("Readiness check: unapplied migrations: %s", ", ".join(unapplied))
+            checks["migrations"] = "ok" if not unapplied else "unapplied"
+    writable = all(_storage_is_writable(storage) for storage in _private_storages())
+    checks["storage"] = "ok" if writable else "unwritable"
+    down = sorted(name for name, state in checks.items() if state != "ok")
+    body = {"status": "error" if down else "ok", **checks}
+    if down:
+        body["down"] = down
+    return JsonResponse(body, status=503 if down else 200)
 
 
 @require_GET

@@ -253,6 +253,7 @@ RULES: dict[str, tuple[Case, ...]] = {
         get(everyone(HIDDEN), _stale_feed, variant="owner without a role"),
     ),
     "healthz": (get(everyone(OK)),),
+    "readyz": (get(everyone(OK)),),
     # Accounts.
     "login": (get(everyone(OK)),),
     "login_code": (get(everyone(LOGIN)),),  # no password step pending: back to the login

@@ -60,7 +60,7 @@ def _private_storages() -> list[Storage]:
     """The storages holding signed scans and issued documents (one, unless configured apart)."""
     storages: list[Storage] = []
     for model in (SignedScan, IssuedDocument):
-        storage = model._meta.get_field("file").storage  # type: ignore[union-attr]
+        storage = model._meta.get_field("file").storage
         if all(storage is not known for known in storages):
             storages.append(storage)
     return storages
@@ -113,7 +113,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     writable = all(_storage_is_writable(storage) for storage in _private_storages())
     checks["storage"] = "ok" if writable else "unwritable"
     down = sorted(name for name, state in checks.items() if state != "ok")
-    body = {"status": "error" if down else "ok", **checks}
+    body: dict[str, str | list[str]] = {"status": "error" if down else "ok", **checks}
     if down:
         body["down"] = down
     return JsonResponse(body, status=503 if down else 200)

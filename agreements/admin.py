@@ -26,6 +26,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from institutions import history, history_display
+from institutions.admin import ReadOnlyAdminMixin
 from institutions.history_admin import HistoryAdminMixin
 from institutions.models import History
 
@@ -544,17 +545,8 @@ class SigningEventAdmin(ScopedAdmin):
         return obj.agreement_count
 
 
-class ReadOnlyAdmin(ScopedAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ScopedAdmin):
     """Records written by the system (history, notices, scans): read, never edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(StatusChange)

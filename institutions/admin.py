@@ -395,8 +395,22 @@ class UserAdmin(MembershipsThroughServices, InstitutionScopedAdmin, BaseUserAdmi
         return super().has_delete_permission(request, obj)
 
 
+class ReadOnlyAdminMixin:
+    """Records written by the system (history, logs, requests decided on the staff pages):
+    read in the admin, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(History)
-class HistoryAdmin(admin.ModelAdmin):
+class HistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The history of every record: written by the services and the admin, never by hand.
     Only superusers read it here; others read a record's history on its own page."""
 
@@ -420,15 +434,6 @@ class HistoryAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[History]:
         queryset = super().get_queryset(request)
         return queryset if access.is_superuser(request.user) else queryset.none()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 # --- the admins of the login and two-factor apps --------------------------------------------

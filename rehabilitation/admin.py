@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from institutions import history_display
+from institutions.admin import ReadOnlyAdminMixin
 from institutions.history_admin import HistoryAdminMixin
 from institutions.models import Institution
 
@@ -542,7 +543,7 @@ class SessionAdmin(
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
+class AccessLogAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
     """The personal-data access log: written by the system, never edited or deleted. Reading
     it is logged too (who read the log of whom): the participants its shown lines name."""
 
@@ -581,18 +582,9 @@ class AccessLogAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
         # As on the staff pages: an institution's administrators read its access log.
         return access.visible_access_log(request.user, super().get_queryset(request))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(TransferRequest)
-class TransferRequestAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
+class TransferRequestAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
     """Transfer requests, read-only: they change only through the staff pages (accept, refuse,
     cancel). Seen as there (`access.visible_transfer_requests`); the list names no one, and
     opening one is written to the access log."""
@@ -604,15 +596,6 @@ class TransferRequestAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TransferRequest]:
         return access.visible_transfer_requests(request.user, super().get_queryset(request))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def access_log_list_records(self, request: HttpRequest, rows: list) -> list[tuple[int, int]]:
         return []  # the list names no one; a request's own page does, and is logged

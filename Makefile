@@ -14,11 +14,13 @@ run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
 	@mkdir -p var
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py createcachetable
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py seed_demo
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py runserver 127.0.0.1:$(PORT)
 
 serve: install ## Production server: migrate, collectstatic, then gunicorn (settings from the environment)
 	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/python manage.py createcachetable
 	$(VENV)/bin/python manage.py collectstatic --noinput
 	$(VENV)/bin/gunicorn --config config/gunicorn.py --bind "$${HOST:-127.0.0.1}:$(PORT)"
 

@@ -134,6 +134,12 @@ DATABASES = {
 }
 if "DATABASE_URL" not in env:
     VAR_DIR.mkdir(exist_ok=True)  # the default SQLite file lives there
+
+# The cache holds counts every server must share (the password-reset throttle): by default a
+# table of the database (`manage.py createcachetable`, which `make run` and `make serve` run),
+# so that several workers and servers count together without another service; CACHE_URL
+# (e.g. redis://host:6379/0 or locmem://) chooses another.
+CACHES = {"default": _read("CACHE_URL", env.cache_url, "dbcache://django_cache")}
 if not DATABASES["default"].get("ENGINE"):
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL is malformed: use e.g. "

@@ -22,3 +22,6 @@ WHITENOISE_AUTOREFRESH = True
 # The test client's `login()` authenticates without a request, which django-axes refuses; the
 # lockout tests switch it on (tests/test_auth.py).
 AXES_ENABLED = False
+# One process runs the tests: the cache lives in its memory (production shares a database table;
+# tests/test_password_reset_throttle.py runs the throttle on that table too).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -8,6 +8,7 @@ import datetime
 import logging
 import uuid
 
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import DatabaseError, connection
@@ -81,6 +82,19 @@ def _storage_is_writable(storage: Storage) -> bool:
     return True
 
 
+def _cache_answers() -> bool:
+    """Whether the shared cache (the password-reset counts) can be written and read back."""
+    key = f"readyz-{uuid.uuid4().hex}"
+    try:
+        cache.set(key, "ready", timeout=10)
+        answered = cache.get(key) == "ready"
+        cache.delete(key)
+    except Exception:
+        logger.exception("Readiness check: the cache does not answer")
+        return False
+    return answered
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -112,6 +126,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
             checks["migrations"] = "ok" if not unapplied else "unapplied"
     writable = all(_storage_is_writable(storage) for storage in _private_storages())
     checks["storage"] = "ok" if writable else "unwritable"
+    checks["cache"] = "ok" if _cache_answers() else "unavailable"
     down = sorted(name for name, state in checks.items() if state != "ok")
     body: dict[str, str | list[str]] = {"status": "error" if down else "ok", **checks}
     if down:

@@ -54,6 +54,7 @@ def test_readyz_ok_and_leaves_no_probe_file(client, settings):
         "database": "ok",
         "migrations": "ok",
         "storage": "ok",
+        "cache": "ok",
     }
     private = settings.MEDIA_ROOT / "private"
     assert not private.exists() or not any(private.iterdir())
@@ -76,8 +77,24 @@ def test_readyz_503_with_unapplied_migrations(client, monkeypatch):
         "database": "ok",
         "migrations": "unapplied",
         "storage": "ok",
+        "cache": "ok",
         "down": ["migrations"],
     }
+
+
+@pytest.mark.django_db
+def test_readyz_503_when_the_cache_does_not_answer(client, settings):
+    # The production default: a table of the database, here never created.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "no_such_cache_table",
+        }
+    }
+    response = client.get(reverse("readyz"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["cache"] == "unavailable" and body["down"] == ["cache"]
 
 
 @pytest.mark.django_db

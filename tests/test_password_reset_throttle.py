@@ -8,6 +8,7 @@ import re
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -38,6 +39,23 @@ def test_ten_requests_for_one_address_send_at_most_the_limit(settings):
     assert {(answer.status_code, answer["Location"]) for answer in answers} == {
         (302, reverse("password_reset_done"))
     }
+
+
+def test_the_limit_holds_in_the_production_cache_a_database_table(settings):
+    # Production's default cache is a table every worker and server shares (CACHE_URL unset),
+    # made by `createcachetable` as `make run` and `make serve` do.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+    call_command("createcachetable", verbosity=0)
+    settings.PASSWORD_RESET_LIMIT_PER_ADDRESS = 2
+    factories.user("staf.tabel", email="tabel@example.go.id")
+    for attempt in range(5):
+        _ask(Client(), "tabel@example.go.id", address=f"10.3.0.{attempt}")
+    assert len(mail.outbox) == 2
 
 
 def test_one_client_is_limited_across_addresses(settings):

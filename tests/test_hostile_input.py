@@ -57,6 +57,9 @@ GET_PARAMETERS = frozenset(
         "action",
         "date_from",
         "date_to",
+        # the access log's filters and the reason for a read of a participant's record
+        "participant",
+        "reason",
         # the login, the two-factor page and the lockout page
         "next",
     }

@@ -224,3 +224,10 @@ def test_inactive_member_sees_nothing(client, world):
     user.save()
     response = client.get(reverse("rehabilitation:participant", args=[world["held"].pk]))
     assert response.status_code in (302, 404)
+
+
+def test_the_home_page_title_is_plain_text(client, world):
+    client.force_login(factories.user(institution=world["batang"]))
+    page = client.get(reverse("staff:home")).content.decode()
+    [title] = re.findall(r"<title>(.*?)</title>", page, flags=re.S)
+    assert "<" not in title and "Institution" not in title, title

@@ -1,13 +1,13 @@
 """Small builders for test data.
 
-Draft-level records (institutions, people, a draft agreement, a programme, a participant, a
-screened enrolment) are plain rows. An agreement in discussion, ready, signed or terminated is
-reached through `agreements.services.lifecycle`, as the staff pages reach it, so that it
-carries its status history and history entries. (`enrolment` still writes its status as a
-row: many tests ask it for states the enrolment services refuse, such as a programme without
-phases or a participant held elsewhere; `conftest.build_world` moves its enrolments through
-the services.) The moves are made by `actor()`, a superuser who holds no
-role anywhere (so that no institution's staff lists change).
+Draft-level records (institutions, people, a draft agreement, a participant, a screened
+enrolment with its intake screening) are plain rows. An agreement in discussion, ready,
+signed or terminated is reached through `agreements.services.lifecycle`, a programme is made
+through `programme_create`, and an enrolment past "screened" moves through the enrolment
+services, as the staff pages do, so that each carries its events and history entries.
+The moves are made by `actor()`, a superuser who holds no role anywhere (so that no
+institution's staff lists change). `raw_programme` and `raw_enrolment` write rows the
+services would not write, for tests of damaged or legacy data only.
 
 Signing issues the official PDF once the signing commits; tests run inside a transaction that
 never commits, so no PDF is rendered unless a test asks for it (`issuing.issued_document_for`).
@@ -24,7 +24,18 @@ from django.contrib.auth.models import AbstractUser
 from agreements.models import Agreement, Article, Party
 from agreements.services.lifecycle import agreement_move, agreement_terminate, signing_event_record
 from institutions.models import Institution, Membership, Person
-from rehabilitation.models import Enrolment, Participant, Programme
+from rehabilitation.models import (
+    AccessLog,
+    Assessment,
+    Enrolment,
+    Participant,
+    Phase,
+    Programme,
+    Screening,
+    ScreeningScore,
+)
+from rehabilitation.services import enrolment as enrolment_services
+from rehabilitation.services import programmes as programme_services
 
 PASSWORD = "a-long-test-password-2025"
 _seq = itertools.count(1)
@@ -167,17 +178,28 @@ def advance(
     return Agreement.objects.get(pk=made.pk)
 
 
-def programme(agreement: Agreement, host: Institution, *partners: Institution, **fields):
-    made = Programme.objects.create(
+def programme(
+    agreement: Agreement,
+    host: Institution,
+    *partners: Institution,
+    phases: list[tuple[str, int]] | None = None,
+    **fields,
+) -> Programme:
+    """A programme at `host` under `agreement` (in force), made through `programme_create`:
+    with the standard TC phases, or `phases` as (name, planned weeks) in order."""
+    return programme_services.programme_create(
+        user=actor(),
         name=fields.pop("name", f"Program Uji {next(_seq)}"),
         kind=fields.pop("kind", Programme.Kind.SOCIAL),
         host=host,
         agreement=agreement,
         launch_date=fields.pop("launch_date", datetime.date(2025, 8, 4)),
+        partners=partners,
+        phases=None
+        if phases is None
+        else [{"name": name, "planned_weeks": weeks} for name, weeks in phases],
         **fields,
     )
-    made.partners.set(partners)
-    return made
 
 
 def participant(institution: Institution, **fields) -> Participant:
@@ -191,7 +213,110 @@ def participant(institution: Institution, **fields) -> Participant:
     )
 
 
-def enrolment(participant: Participant, programme: Programme, **fields) -> Enrolment:
+EStatus = Enrolment.Status
+_ENDINGS = (EStatus.DROPPED_OUT, EStatus.TRANSFERRED, EStatus.RELEASED, EStatus.REFERRED)
+
+
+def enrolment(
+    participant: Participant,
+    programme: Programme,
+    *,
+    status: str = EStatus.SCREENED,
+    start_date: datetime.date = datetime.date(2025, 8, 11),
+    scores: dict[str, int] | None = None,
+    enrolled_on: datetime.date | None = None,
+    current_phase: Phase | None = None,
+    end_date: datetime.date | None = None,
+    **fields,
+) -> Enrolment:
+    """An enrolment of `participant` in `programme`, screened on `start_date`.
+
+    The screened enrolment and its screening (`scores`: substance → ASSIST score, opioids at
+    moderate risk by default) are rows. Any later `status` is reached through the enrolment
+    services, in date order: assessed on the screening day, enrolled on `enrolled_on` (the
+    screening day by default), through the phases up to `current_phase` (the first by
+    default; every phase before a completion) on the enrolment day, and completed or ended
+    on `end_date` (1 December 2025 by default). A referral before enrolment comes from the
+    screened enrolment. `fields` are the outcome of a completion (all True by default).
+    """
+    made = Enrolment.objects.create(
+        participant=participant, programme=programme, start_date=start_date
+    )
+    screening = Screening.objects.create(participant=participant, enrolment=made, date=start_date)
+    for substance, score in (scores or {"opioids": 10}).items():
+        ScreeningScore(screening=screening, substance=substance, score=score).save()
+    if status == EStatus.SCREENED:
+        if enrolled_on or current_phase or end_date or fields:
+            raise TypeError("a screened enrolment has no enrolment, phase, end or outcome")
+        return made
+    user = actor()
+    end_date = end_date or datetime.date(2025, 12, 1)
+    if status == EStatus.REFERRED and enrolled_on is None:
+        enrolment_services.enrolment_end(
+            user=user, enrolment=made, to_status=status, date=end_date, reason="Dirujuk (uji)."
+        )
+        _forget_actor_access(participant)
+        return Enrolment.objects.get(pk=made.pk)
+    enrolment_services.enrolment_assess(
+        user=user,
+        enrolment=made,
+        date=start_date,
+        team="Tim Asesmen Terpadu (uji)",
+        recommendation=Assessment.Recommendation.SOCIAL,
+    )
+    if status == EStatus.ASSESSED:
+        return Enrolment.objects.get(pk=made.pk)
+    enrolled_on = enrolled_on or start_date
+    enrolment_services.enrolment_enrol(user=user, enrolment=made, date=enrolled_on)
+    phases = list(programme.phases.order_by("order"))
+    if status == EStatus.IN_PHASE:
+        upto = phases.index(current_phase) + 1 if current_phase is not None else 1
+    elif status == EStatus.COMPLETED:
+        upto = len(phases)
+    else:
+        upto = 0
+    for _ in range(upto):
+        enrolment_services.enrolment_next_phase(user=user, enrolment=made, date=enrolled_on)
+    if status == EStatus.COMPLETED:
+        enrolment_services.enrolment_complete(
+            user=user,
+            enrolment=made,
+            date=end_date,
+            recovered=fields.pop("recovered", True),
+            skilled=fields.pop("skilled", True),
+            independent=fields.pop("independent", True),
+        )
+    elif status in _ENDINGS:
+        enrolment_services.enrolment_end(
+            user=user, enrolment=made, to_status=status, date=end_date, reason="Berakhir (uji)."
+        )
+    if fields:
+        raise TypeError(f"enrolment() got unexpected fields: {sorted(fields)}")
+    _forget_actor_access(participant)
+    return Enrolment.objects.get(pk=made.pk)
+
+
+def _forget_actor_access(participant: Participant) -> None:
+    """Drop the access-log lines of the factories' own moves: the log records who on the
+    staff read or changed a person's data, and tests count the lines of their users."""
+    AccessLog.objects.filter(user=actor(), participant=participant).delete()
+
+
+def raw_programme(agreement: Agreement, host: Institution, **fields) -> Programme:
+    """A row the services would not write (no phases, any agreement), for tests of damaged
+    or legacy data."""
+    return Programme.objects.create(
+        name=fields.pop("name", f"Program Uji {next(_seq)}"),
+        kind=fields.pop("kind", Programme.Kind.SOCIAL),
+        host=host,
+        agreement=agreement,
+        launch_date=fields.pop("launch_date", datetime.date(2025, 8, 4)),
+        **fields,
+    )
+
+
+def raw_enrolment(participant: Participant, programme: Programme, **fields) -> Enrolment:
+    """A row the services would not write, for tests of damaged or legacy data."""
     return Enrolment.objects.create(
         participant=participant,
         programme=programme,

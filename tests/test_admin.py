@@ -48,7 +48,6 @@ from rehabilitation.models import (
     Programme,
     ProgressNote,
     Screening,
-    ScreeningScore,
     Session,
     TransferRequest,
 )
@@ -76,7 +75,9 @@ def _signing_event() -> SigningEvent:
 
 def _programme() -> Programme:
     host = factories.institution()
-    return factories.programme(factories.agreement(host), host, factories.institution())
+    partner = factories.institution()
+    pks = factories.agreement(host, partner, status=Agreement.Status.SIGNED)
+    return factories.programme(pks, host, partner)
 
 
 def _enrolment() -> Enrolment:
@@ -174,12 +175,11 @@ BUILDERS: dict[type[Model], Callable[[], Model]] = {
 
 
 def _screening() -> Screening:
-    enrolment = _enrolment()
-    screening = Screening.objects.create(
-        participant=enrolment.participant, enrolment=enrolment, date=datetime.date(2025, 8, 11)
+    programme = _programme()
+    enrolment = factories.enrolment(
+        factories.participant(programme.host), programme, scores={"stimulants": 28}
     )
-    ScreeningScore.objects.create(screening=screening, substance="stimulants", score=28)
-    return screening
+    return enrolment.screenings.get()
 
 
 #: Written by the system, never added or edited by hand in the admin.

@@ -437,6 +437,7 @@ def test_free_places_are_not_shown_beside_a_withheld_count(client, world):
         factories.enrolment(
             factories.participant(world["rutan"]),
             programme,
+            start_date=DAY,
             enrolled_on=DAY,
             status=Status.ENROLLED,
         )

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from institutions.models import Membership
 from rehabilitation import exports
-from rehabilitation.models import AccessLog, Enrolment, Screening, ScreeningScore
+from rehabilitation.models import AccessLog, Enrolment, Screening
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -57,14 +57,13 @@ def world():
         case_article="127",
         substances=["stimulants", "cannabis"],
     )
-    enrolment = factories.enrolment(
-        one, social, enrolled_on=datetime.date(2025, 8, 12), status=Status.IN_PHASE
+    factories.enrolment(
+        one,
+        social,
+        scores={"stimulants": 30, "cannabis": 5},
+        enrolled_on=datetime.date(2025, 8, 12),
+        status=Status.IN_PHASE,
     )
-    screening = Screening.objects.create(
-        participant=one, enrolment=enrolment, date=datetime.date(2025, 8, 11)
-    )
-    ScreeningScore.objects.create(screening=screening, substance="stimulants", score=30)
-    ScreeningScore.objects.create(screening=screening, substance="cannabis", score=5)
     two = factories.participant(
         pekalongan,
         full_name='=HYPERLINK("http://evil.example","klik")',
@@ -75,8 +74,12 @@ def world():
     factories.enrolment(two, social)
     # Held at Pemalang, in both programmes: the BNNK sees the social one only.
     three = factories.participant(pemalang, full_name="Peserta Tiga", register_number="P-77")
-    factories.enrolment(three, social, enrolled_on=datetime.date(2025, 9, 1))
+    # Both programmes are of the default (social) type, and a participant is active in one
+    # programme of a type at a time: the completed place comes first.
     factories.enrolment(three, medical, status=Status.COMPLETED, end_date=datetime.date(2026, 1, 5))
+    factories.enrolment(
+        three, social, enrolled_on=datetime.date(2025, 9, 1), status=Status.ENROLLED
+    )
     four = factories.participant(pemalang, full_name="Peserta Empat", register_number="P-78")
     factories.enrolment(four, medical)
     return {

@@ -40,8 +40,15 @@ def world():
     # Screened but never enrolled: not counted at all.
     factories.enrolment(factories.participant(rutan), eleven)
     draft = factories.agreement(bnnk, rutan, title="PKS Rancangan")
-    hidden = factories.programme(draft, rutan, name="Program Rancangan")
-    _enrol(hidden, rutan, 12, status=Status.IN_PHASE)
+    # A programme under a draft agreement, as damaged data: the services would not make it.
+    hidden = factories.raw_programme(draft, rutan, name="Program Rancangan")
+    for _ in range(12):
+        factories.raw_enrolment(
+            factories.participant(rutan),
+            hidden,
+            enrolled_on=datetime.date(2025, 8, 12),
+            status=Status.IN_PHASE,
+        )
     return {"rutan": rutan, "nine": nine, "ten": ten, "eleven": eleven, "pks": pks}
 
 

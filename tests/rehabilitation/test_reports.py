@@ -19,7 +19,6 @@ from rehabilitation.models import (
     Attendance,
     Enrolment,
     EnrolmentPhase,
-    Phase,
     Screening,
     ScreeningScore,
     Session,
@@ -60,12 +59,14 @@ def world():
     pemalang = factories.institution("Rumah Tahanan Negara Kelas IIB Pemalang")
     semarang = factories.institution("Lembaga Pemasyarakatan Kelas I Semarang", kind="lapas")
     pks = factories.agreement(batang, pekalongan, status="signed", title="PKS Batang-Pekalongan")
-    programme = factories.programme(pks, pekalongan, batang, name="Program Sosial Pekalongan")
-    orientation = Phase.objects.create(
-        programme=programme, order=1, name="Orientasi", planned_weeks=2
+    programme = factories.programme(
+        pks,
+        pekalongan,
+        batang,
+        name="Program Sosial Pekalongan",
+        phases=[("Orientasi", 2), ("Primer", 19), ("Re-entry", 3)],
     )
-    primary = Phase.objects.create(programme=programme, order=2, name="Primer", planned_weeks=19)
-    reentry = Phase.objects.create(programme=programme, order=3, name="Re-entry", planned_weeks=3)
+    orientation, primary, reentry = programme.phases.order_by("order")
     # Another programme of the host institution, and one of an unrelated institution.
     other_pks = factories.agreement(pemalang, batang, status="signed")
     medical = factories.programme(other_pks, pemalang, pekalongan, name="Program Medis Pemalang")
@@ -75,9 +76,11 @@ def world():
         name="Program Semarang",
     )
 
+    # The hand-counted rows below are written as they stand (phase rows on chosen days,
+    # enrolments without a screening, screenings not linked to an enrolment), as legacy data.
     def enrol(name, **fields):
         person = factories.participant(pekalongan, full_name=name, register_number=f"REG-{name}")
-        return factories.enrolment(person, fields.pop("programme", programme), **fields)
+        return factories.raw_enrolment(person, fields.pop("programme", programme), **fields)
 
     # A: enrolled in 2025, completed in September after all three phases.
     a = enrol(
@@ -264,7 +267,8 @@ def test_phase_at_the_end_of_a_past_period_comes_from_the_phase_rows(world):
 
 def test_a_period_ending_today_or_later_falls_back_on_the_current_phase(world):
     held = factories.participant(world["pekalongan"])
-    factories.enrolment(
+    # In a phase without its phase row: legacy data the services would not write.
+    factories.raw_enrolment(
         held,
         world["programme"],
         start_date=D(2026, 1, 5),
@@ -323,10 +327,14 @@ def test_figures_query_count_does_not_grow_with_enrolments(world, django_assert_
         reports.programme_figures(programme=programme, period=YEAR_2025, today=LATER)
     for _ in range(30):
         person = factories.participant(world["pekalongan"])
-        enrolment = factories.enrolment(
-            person, programme, start_date=D(2025, 2, 1), enrolled_on=D(2025, 2, 2)
+        factories.enrolment(
+            person,
+            programme,
+            start_date=D(2025, 2, 1),
+            scores={"opioids": 12},
+            enrolled_on=D(2025, 2, 2),
+            status=Status.ENROLLED,
         )
-        _screening(person, D(2025, 2, 1), {"opioids": 12}, enrolment=enrolment)
     with django_assert_num_queries(5):
         figures = reports.programme_figures(programme=programme, period=YEAR_2025, today=LATER)
     assert figures.enrolled == 35
@@ -592,7 +600,11 @@ def test_institution_report_query_count_is_pinned(client, world, django_assert_n
     for _ in range(45):
         person = factories.participant(world["pekalongan"])
         factories.enrolment(
-            person, world["medical"], start_date=D(2025, 2, 1), enrolled_on=D(2025, 2, 2)
+            person,
+            world["medical"],
+            start_date=D(2025, 2, 1),
+            enrolled_on=D(2025, 2, 2),
+            status=Status.ENROLLED,
         )
     with django_assert_num_queries(13):
         assert client.get(url).status_code == 200

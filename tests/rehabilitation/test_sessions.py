@@ -20,7 +20,6 @@ from rehabilitation.models import (
     Attendance,
     Enrolment,
     InstrumentScore,
-    Phase,
     ProgressNote,
     Screening,
     ScreeningScore,
@@ -58,11 +57,14 @@ def world():
         "Lembaga Pemasyarakatan Kelas I Semarang", kind=Institution.Kind.LAPAS
     )
     pks = factories.agreement(batang, pekalongan, status="signed")
-    programme = factories.programme(pks, pekalongan, batang, name="Rehabilitasi Sosial TC")
-    phases = [
-        Phase.objects.create(programme=programme, order=1, name="Orientasi", planned_weeks=2),
-        Phase.objects.create(programme=programme, order=2, name="Primer", planned_weeks=19),
-    ]
+    programme = factories.programme(
+        pks,
+        pekalongan,
+        batang,
+        name="Rehabilitasi Sosial TC",
+        phases=[("Orientasi", 2), ("Primer", 19)],
+    )
+    phases = list(programme.phases.order_by("order"))
     other_pks = factories.agreement(elsewhere, factories.institution(), status="signed")
     other_programme = factories.programme(other_pks, elsewhere, name="Program Semarang")
     enrolments = [
@@ -312,9 +314,7 @@ def test_create_a_session_any_date(client, world):
 
 def test_create_a_session_refuses_bad_input(client, world):
     client.force_login(world["host"])
-    foreign_phase = Phase.objects.create(
-        programme=world["other_programme"], order=1, name="Lain", planned_weeks=4
-    )
+    foreign_phase = world["other_programme"].phases.first()
     url = _pages(world)["session_create"]
     response = client.post(url, {"date": "2025-09-08", "topic": "Sesi", "phase": foreign_phase.pk})
     assert response.status_code == 200
@@ -326,9 +326,7 @@ def test_create_a_session_refuses_bad_input(client, world):
 
 
 def test_session_create_service_refuses_a_phase_of_another_programme(world):
-    foreign_phase = Phase.objects.create(
-        programme=world["other_programme"], order=1, name="Lain", planned_weeks=4
-    )
+    foreign_phase = world["other_programme"].phases.first()
     with pytest.raises(ValidationError) as refused:
         services.session_create(
             programme=world["programme"],
@@ -823,9 +821,8 @@ def test_enrolment_section_query_count_is_constant(world, django_assert_num_quer
 
 def test_highest_band_over_screenings(world):
     enrolment = world["enrolments"][0]
-    screening = Screening.objects.create(
-        participant=enrolment.participant, enrolment=enrolment, date=SESSION_DAY
-    )
+    # The intake screening (moderate on opioids), with a high score and a moderate one.
+    screening = enrolment.screenings.get()
     ScreeningScore.objects.create(screening=screening, substance=Substance.CANNABIS, score=27)
     ScreeningScore.objects.create(screening=screening, substance=Substance.ALCOHOL, score=11)
     loaded = services.load_enrolment_section(

@@ -43,15 +43,14 @@ def record_access(
     check passed. The institution is the one holding the participant at that moment, so its
     administrators see the line even after a transfer.
     """
-    return AccessLog.objects.create(
+    return record_one(
         user=user,
-        participant=participant,
+        participant_id=participant.pk,
         institution_id=participant.institution_id,
         action=action,
-        detail=detail[:255],
+        detail=detail,
         reason=reason,
-        path=path[:255],
-        record_count=1,
+        path=path,
     )
 
 
@@ -113,7 +112,7 @@ def record_one(
     reason: str = "",
     path: str = "",
 ) -> AccessLog:
-    """`record_access` for a record known by its ids (the admin's record pages)."""
+    """One line about one record known by its ids (`record_access`, the admin's pages)."""
     return AccessLog.objects.create(
         user=user,
         participant_id=participant_id,

@@ -262,3 +262,8 @@ class VersionedFormMixin:
 
 class VersionForm(VersionedFormMixin, forms.Form):
     """The version alone, for pages whose fields are a formset (parties, articles, phases)."""
+
+
+def date_input() -> forms.DateInput:
+    """A browser date picker whose value is in the ISO form a date input needs."""
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, cast
 
 from django.contrib.contenttypes.models import ContentType
@@ -160,3 +161,13 @@ def ensure_current(obj: models.Model, submitted_version: int | None) -> None:
         % {"who": ", ".join(people) or _("unknown"), "changes": described or "—"},
         code="stale",
     )
+
+
+def differs(
+    before: Mapping[str, Any], after: Mapping[str, Any], keys: Iterable[str] | None = None
+) -> bool:
+    """Whether any value a person would notice differs between two snapshots (of `keys`, or
+    of all): the version and the fields history ignores do not count."""
+    ignored = {*IGNORED_FIELDS, "version"}
+    wanted = {*before, *after} if keys is None else set(keys)
+    return any(before.get(key) != after.get(key) for key in wanted - ignored)

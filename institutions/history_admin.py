@@ -59,15 +59,6 @@ def _is_versioned(obj: models.Model) -> bool:
     return any(field.name == "version" for field in obj._meta.concrete_fields)
 
 
-def _differs(
-    before: dict[str, Any], after: dict[str, Any], keys: Iterable[str] | None = None
-) -> bool:
-    """Whether any value a person would notice differs (of `keys`, or of all)."""
-    ignored = {*history.IGNORED_FIELDS, "version"}
-    keys = {*before, *after} if keys is None else set(keys)
-    return any(before.get(key) != after.get(key) for key in keys - ignored)
-
-
 def _locked(model: type[models.Model], pk: Any) -> models.Model | None:
     return model._base_manager.select_for_update().filter(pk=pk).first()
 
@@ -114,8 +105,10 @@ class HistoryAdminMixin(_AdminBase):
             history.record(obj, user=request.user, action=Action.CREATE, after=after)
             return
         rows = self._rows(obj)
-        fields_changed = _differs(before, after, [key for key in after if key not in rows])
-        rows_changed = _differs(before, after, rows) or any(f.has_changed() for f in formsets)
+        fields_changed = history.differs(before, after, [key for key in after if key not in rows])
+        rows_changed = history.differs(before, after, rows) or any(
+            f.has_changed() for f in formsets
+        )
         if _is_versioned(obj) and (fields_changed or (self.rows_raise_version and rows_changed)):
             after["version"] = history.bump_version(obj)
         history.record(obj, user=request.user, action=Action.CHANGE, before=before, after=after)
@@ -171,7 +164,7 @@ class HistoryAdminMixin(_AdminBase):
             history.record(obj, user=request.user, action=Action.CREATE, after=history_state(obj))
         for obj, _fields in formset.changed_objects:
             after = history_state(obj)
-            if _is_versioned(obj) and _differs(before.get(obj.pk, {}), after):
+            if _is_versioned(obj) and history.differs(before.get(obj.pk, {}), after):
                 after["version"] = history.bump_version(obj)
             history.record(
                 obj,

@@ -599,3 +599,6 @@ class TransferRequestAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.Mod
 
     def access_log_list_records(self, request: HttpRequest, rows: list) -> list[tuple[int, int]]:
         return []  # the list names no one; a request's own page does, and is logged
+
+    def access_log_change_records(self, request: HttpRequest, obj) -> list[tuple[int, int]]:
+        return [(obj.participant_id, obj.participant.institution_id)]

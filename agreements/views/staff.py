@@ -112,8 +112,12 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history_for(
                 agreement, known=[agreement.parent, agreement.renews, agreement.signing_event]
             ),
-            "addenda": agreement.addenda.order_by("created_at"),
-            "renewal": Agreement.objects.filter(renews=agreement).first(),
+            "addenda": agreement_access.visible_agreements(
+                request.user, agreement.addenda.order_by("created_at")
+            ),
+            "renewal": agreement_access.visible_agreements(
+                request.user, Agreement.objects.filter(renews=agreement)
+            ).first(),
             "articles": agreement.articles.all(),
             "scan_form": SignedScanForm(),
         },

@@ -145,7 +145,9 @@ def record_bulk_access(
     )
 
 
-def record_report_access(*, user, institution: Institution, detail: str) -> AccessLog:
+def record_report_access(
+    *, user, institution: Institution, detail: str, reason: str = "", path: str = ""
+) -> AccessLog:
     """One compact line for a report shown with exact figures (derived from the records of
     the institution's participants): no participant, the report and its period in `detail`."""
     return AccessLog.objects.create(
@@ -154,6 +156,8 @@ def record_report_access(*, user, institution: Institution, detail: str) -> Acce
         institution=institution,
         action=AccessLog.Action.VIEW,
         detail=detail[:255],
+        reason=reason,
+        path=path[:255],
     )
 
 

@@ -6,7 +6,6 @@ whether a programme's agreement is in force.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -53,15 +52,10 @@ def day_text(day: datetime.date) -> str:
 # --- history -------------------------------------------------------------------------------
 
 
-def _differs(before: Mapping, after: Mapping) -> bool:
-    ignored = {*history.IGNORED_FIELDS, "version"}
-    return any(before.get(key) != after.get(key) for key in {*before, *after} if key not in ignored)
-
-
 def record_change(obj: models.Model, *, user: Account, before: dict, after: dict) -> None:
     """After a saved change of a versioned record: raise its version and write the history
     entry (values before and after). A save that changed nothing does neither."""
-    if not _differs(before, after):
+    if not history.differs(before, after):
         return
     after["version"] = history.bump_version(obj)
     history.record(obj, user=user, action=History.Action.CHANGE, before=before, after=after)

@@ -513,11 +513,7 @@ def _archive_refusal(participant: Participant) -> str | None:
 def _set_archived(
     *, participant: Participant, user, archive: bool, version: int | None
 ) -> Participant:
-    participant = (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("institution")
-        .get(pk=participant.pk)
-    )
+    participant = _lock_participant(participant)
     ensure(
         access.may_archive_participant(user, participant),
         _("Only programme staff and administrators of %(institution)s may archive this record.")

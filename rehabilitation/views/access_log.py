@@ -31,6 +31,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from institutions.access import staff_required
+from institutions.forms import date_input
 from institutions.models import Institution, Membership
 from institutions.spreadsheets import neutralise
 
@@ -41,10 +42,6 @@ from ..services.audit import log_context, record_access, record_read
 ACCESS_LOG_PAGE_SIZE = 50
 #: The reads per user shown above the log.
 TOP_READERS = 20
-
-
-def _date_input() -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class _UserChoiceField(forms.ModelChoiceField):
@@ -81,8 +78,8 @@ class AccessLogFilterForm(forms.Form):
         choices=[("", gettext_lazy("All")), *AccessLog.Reason.choices],
         required=False,
     )
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=_date_input())
-    date_to = forms.DateField(label=gettext_lazy("Until"), required=False, widget=_date_input())
+    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=date_input())
+    date_to = forms.DateField(label=gettext_lazy("Until"), required=False, widget=date_input())
 
     def __init__(self, data, *, institution: Institution) -> None:
         super().__init__(data)

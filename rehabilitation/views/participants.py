@@ -295,6 +295,7 @@ def participant_transfer(request: HttpRequest, pk: int) -> HttpResponse:
         participant=participant,
         action=AccessLog.Action.VIEW,
         detail="transfer",
+        **log_context(request),
     )
     open_enrolments = (
         access.visible_enrolments(request.user)

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 
 from agreements.models import Agreement
 from institutions.access import staff_required
+from institutions.forms import date_input
 from institutions.models import Institution
 
 from .. import access, charts, disclosure, exports, reports
@@ -42,15 +43,11 @@ XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
 # --- Forms ---------------------------------------------------------------------------------
 
 
-def _date_input() -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
 class PeriodForm(forms.Form):
     """The period of a report; an empty field takes this calendar year's first or last day."""
 
-    start = forms.DateField(label=gettext_lazy("From"), widget=_date_input())
-    end = forms.DateField(label=gettext_lazy("Until"), widget=_date_input())
+    start = forms.DateField(label=gettext_lazy("From"), widget=date_input())
+    end = forms.DateField(label=gettext_lazy("Until"), widget=date_input())
 
     def __init__(self, query, *, today: datetime.date | None = None) -> None:
         default = reports.Period.calendar_year(today)
@@ -170,6 +167,7 @@ def programme_report(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user,
                 institution=programme.host,
                 detail=f"report programme {programme.pk} {period.start}..{period.end} {fmt}",
+                **log_context(request),
             )
         if fmt == "xlsx":
             content = reports.render_xlsx(title=programme.name, figures=figures)
@@ -212,6 +210,7 @@ def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user,
                 institution=institution,
                 detail=f"report institution {institution.pk} {period.start}..{period.end} {fmt}",
+                **log_context(request),
             )
         if fmt == "xlsx":
             content = reports.render_xlsx(

@@ -25,7 +25,7 @@ from ..forms.enrolment import add_service_error
 from ..forms.transfers import TransferAcceptForm, TransferCancelForm, TransferRefuseForm
 from ..models import AccessLog, TransferRequest
 from ..services import participants as services
-from ..services.audit import record_access, record_bulk_access
+from ..services.audit import log_context, record_access, record_bulk_access
 
 
 @never_cache
@@ -44,6 +44,7 @@ def transfer_request_list(request: HttpRequest) -> HttpResponse:
         participants=list({p.pk: p for p in shown.values()}.values()),
         action=AccessLog.Action.VIEW,
         detail="transfer requests",
+        **log_context(request),
     )
     return render(
         request,
@@ -66,6 +67,7 @@ def _render_request(
         participant=transfer_request.participant,
         action=AccessLog.Action.VIEW,
         detail=f"transfer request {transfer_request.pk}",
+        **log_context(request),
     )
     may_decide = transfer_request.is_pending and access.may_decide_transfer_request(
         user, transfer_request

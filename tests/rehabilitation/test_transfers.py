@@ -448,3 +448,19 @@ def test_the_request_list_query_count_is_pinned(client, world, django_assert_num
             response = client.get(reverse("rehabilitation:transfer_requests"))
         assert response.status_code == 200
     assert len(response.context["incoming"]) == 22
+
+
+def test_opening_a_request_in_the_admin_is_logged(admin_client, world):
+    request = send_request(world)
+    before = AccessLog.objects.count()
+    response = admin_client.get(
+        reverse("admin:rehabilitation_transferrequest_change", args=[request.pk])
+    )
+    assert response.status_code == 200
+    [line] = AccessLog.objects.order_by("-pk")[: AccessLog.objects.count() - before]
+    assert line.participant_id == world["held"].pk
+    assert line.action == AccessLog.Action.VIEW
+    # The list names no one, so it writes nothing.
+    before = AccessLog.objects.count()
+    admin_client.get(reverse("admin:rehabilitation_transferrequest_changelist"))
+    assert AccessLog.objects.count() == before

@@ -434,3 +434,19 @@ def test_terminate_addendum_and_renew_through_the_pages(client, world):
     assert response.status_code == 302
     agreement.refresh_from_db()
     assert agreement.status == Status.TERMINATED
+
+
+def test_linked_drafts_are_listed_only_to_their_own_parties(client):
+    rutan, bnnk, other = (factories.institution() for _ in range(3))
+    signed = factories.agreement(rutan, bnnk, status=Agreement.Status.SIGNED)
+    # Drafts of an addendum and a renewal between other parties: not the parent's business.
+    factories.agreement(
+        bnnk, other, title="Adendum Rahasia", kind=Agreement.Kind.ADDENDUM, parent=signed
+    )
+    factories.agreement(bnnk, other, title="Perpanjangan Rahasia", renews=signed)
+    client.force_login(factories.user(institution=rutan))
+    page = client.get(reverse("agreements:detail", args=[signed.pk])).content.decode()
+    assert "Adendum Rahasia" not in page and "Perpanjangan Rahasia" not in page
+    client.force_login(factories.user(institution=bnnk))
+    page = client.get(reverse("agreements:detail", args=[signed.pk])).content.decode()
+    assert "Adendum Rahasia" in page and "Perpanjangan Rahasia" in page

@@ -235,10 +235,9 @@ def feed_institutions(user: User) -> QuerySet[Institution]:
 
 def may_have_feed(user: User, institution_id: int) -> bool:
     """Whether `user` may have (and keep) a feed of the institution: they hold a role there,
-    with an active account (superusers too: the calendar page lists only those institutions).
-    Every role sees the institution's meetings and signings, so any role justifies a feed and
-    the last one ends it."""
-    return institution_id in access.institution_ids(user)
+    with an active account (superusers always may). Every role sees the institution's
+    meetings and signings, so any role justifies a feed and the last one ends it."""
+    return access.has_role(user, institution_id)
 
 
 def ensure_may_have_feed(user: User, institution_id: int) -> None:

@@ -33,7 +33,7 @@ class CappedPaginator(Paginator):
         return len(object_list)
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         """The number of rows, or ``cap`` when there are more (see ``count_is_capped``)."""
         return min(self._bounded_count, self.cap)
 

@@ -53,11 +53,17 @@ REDACTED_FIELDS = (
 REDACTED = "[redacted]"
 WITHHELD = "[message withheld: personal-data page]"
 
+# A value runs to the next separator or the next "name=" (so "full_name=Siti Aminah" is masked
+# whole), unless quoted.
 _FIELD_VALUE = re.compile(
-    r"(?i)\b(" + "|".join(REDACTED_FIELDS) + r")\b(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&;)]+)"
+    r"(?i)\b(" + "|".join(REDACTED_FIELDS) + r")\b(\s*[=:]\s*)"
+    r"(\"[^\"]*\"|'[^']*'|[^,;&)\n]+?)(?=\s+\w+\s*[=:]|[,;&)\n]|$)"
 )
-# PostgreSQL's details name the values of a violated constraint and of the failing row.
-_POSTGRES_DETAIL = re.compile(r"(\)=\(|Failing row contains \()[^\n]*")
+# PostgreSQL's details quote the values of a violated constraint and of the failing row.
+_POSTGRES_KEY = re.compile(
+    r"\)=\(.*?\)(?= already exists| is not present| is still referenced|\.?\s*$)", re.MULTILINE
+)
+_POSTGRES_ROW = re.compile(r"(Failing row contains \().*$", re.MULTILINE)
 
 #: The attributes every LogRecord has; anything else was passed in `extra` and is logged.
 _RECORD_ATTRIBUTES = frozenset(
@@ -68,7 +74,8 @@ _RECORD_ATTRIBUTES = frozenset(
 def redact(text: str) -> str:
     """`text` with the values of REDACTED_FIELDS and PostgreSQL's row details masked."""
     text = _FIELD_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    return _POSTGRES_DETAIL.sub(lambda m: f"{m.group(1)}{REDACTED})", text)
+    text = _POSTGRES_KEY.sub(f")=({REDACTED})", text)
+    return _POSTGRES_ROW.sub(lambda m: f"{m.group(1)}{REDACTED})", text)
 
 
 def is_personal_data_path(path: str) -> bool:

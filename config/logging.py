@@ -208,7 +208,13 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
 
 
 class GunicornJsonLogger(GunicornLogger):
-    """gunicorn's access log as JSON lines shaped like the application's request lines."""
+    """gunicorn's access log as JSON lines shaped like the application's request lines, and its
+    error log (start-up, worker timeouts) as JSON lines like every other."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
     def access(self, resp: Any, req: Any, environ: dict, request_time: datetime.timedelta) -> None:
         if not self.access_log_enabled:

@@ -206,3 +206,9 @@ def test_gunicorns_access_log_is_a_json_line_in_the_same_shape():
         "bytes": 1234,
         "request_id": "abc123",
     }
+    errors = io.StringIO()
+    for handler in access.error_log.handlers:
+        handler.setStream(errors)
+    access.error_log.critical("WORKER TIMEOUT (pid:%s)", 42)
+    (error,) = [json.loads(text) for text in errors.getvalue().splitlines()]
+    assert (error["level"], error["message"]) == ("CRITICAL", "WORKER TIMEOUT (pid:42)")

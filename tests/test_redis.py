@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -251,3 +252,26 @@ def test_redis_stopped_mid_test_pages_answer_and_readiness_says_so(shared_cache,
     time.sleep(2.1)  # config.cache.RETRY_AFTER
     assert client.get(reverse("readyz")).json()["cache"] == "ok"
     assert browser.get(reverse("staff:home")).context["user"] == account
+
+
+def test_a_hung_redis_costs_a_request_half_a_second_not_a_timeout(shared_cache, client):
+    account = factories.user("staf.beku", institution=factories.institution())
+    browser = Client(raise_request_exception=False)
+    browser.force_login(account)
+    started = time.monotonic()
+    assert browser.get(reverse("staff:home")).status_code == 200  # templates loaded, warm
+    usual = time.monotonic() - started
+    assert shared_cache.process is not None
+    shared_cache.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        started = time.monotonic()
+        home = browser.get(reverse("staff:home"))
+        elapsed = time.monotonic() - started
+        assert home.status_code == 200
+        assert home.context["user"] == account
+        # One read timeout (0.5 s), then misses at once for RETRY_AFTER (2 s).
+        assert elapsed < usual + 2
+        body = client.get(reverse("readyz")).json()
+        assert body["cache"] == "unavailable" and body["status"] == "degraded"
+    finally:
+        shared_cache.process.send_signal(signal.SIGCONT)

@@ -3,11 +3,14 @@ lockout answer)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
 import re
 import sys
+import time
+import uuid
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes, urlencode
 
@@ -18,16 +21,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import BadRequest
 from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import resolve, reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 
+from config import routers
+from config.logging import request_id_var
 from institutions import otp
 
 logger = logging.getLogger(__name__)
@@ -328,3 +333,156 @@ class DatabaseOutageMiddleware:
             "The database is unavailable: %s answered 503", request.path, exc_info=exception
         )
         return outage_response()
+
+
+#: A request id a proxy may pass in (X-Request-ID) and we keep: short, without spaces or quotes.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+request_logger = logging.getLogger("pks.request")
+
+
+class RequestLogMiddleware:
+    """One line per request on the `pks.request` logger (JSON with LOG_FORMAT=json): method,
+    path (never the query string, which may hold a searched name), status, duration in ms,
+    number of SQL queries, the user's id (or "anonymous") and the request id.
+
+    The request id is the proxy's X-Request-ID when it is a plain token, else a new one; it is
+    answered in X-Request-ID and added to every line logged during the request, so an error
+    line can be found from the user's report. First in MIDDLEWARE, so it times everything.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        offered = request.headers.get("X-Request-ID", "")
+        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        try:
+            if not request_logger.isEnabledFor(logging.INFO):
+                response = self.get_response(request)
+            else:
+                response = self._timed(request, request_id)
+        finally:
+            request_id_var.reset(token)
+        response.headers.setdefault("X-Request-ID", request_id)
+        return response
+
+    def _timed(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        queries = 0
+
+        def count(execute, sql, params, many, context):
+            nonlocal queries
+            queries += 1
+            return execute(sql, params, many, context)
+
+        started = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            for alias in connections:
+                stack.enter_context(connections[alias].execute_wrapper(count))
+            response = self.get_response(request)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        # Only a user the request already loaded: logging must not query (nor fail in an outage).
+        user = request.__dict__.get("_cached_user")
+        user_id = user.pk if user is not None and user.is_authenticated else "anonymous"
+        request_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "queries": queries,
+                "user": user_id,
+                "request_id": request_id,
+            },
+        )
+        return response
+
+
+#: The cookie that sends a browser's reads to the primary for a while after it wrote.
+PIN_PRIMARY_COOKIE = "pin_primary"
+
+
+class ReplicaMiddleware:
+    """Reads of the replica pages (settings.REPLICA_VIEWS, GET/HEAD) go to the read replica
+    (config.routers), unless the browser wrote something in the last REPLICA_PIN_SECONDS: every
+    POST (or other write) answers a short-lived cookie that pins its reads to the primary, so a
+    user sees what they just changed even when the replica lags.
+
+    When the replica cannot be reached, the primary answers instead: a page whose query on the
+    replica fails for an outage is answered again from the primary, and the replica is left
+    alone for REPLICA_RETRY_SECONDS. Without a replica (DATABASE_REPLICA_URL unset) this does
+    nothing.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.views = frozenset(settings.REPLICA_VIEWS)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.READ_REPLICA is None:
+            return self.get_response(request)
+        use_replica = (
+            request.method in ("GET", "HEAD")
+            and PIN_PRIMARY_COOKIE not in request.COOKIES
+            and routers.replica_alias() is not None
+            and self._is_replica_view(request)
+        )
+        request._reads_replica = use_replica  # type: ignore[attr-defined]
+        with routers.reading_from_replica(use_replica):
+            response = self.get_response(request)
+        if (
+            request.method not in ("GET", "HEAD", "OPTIONS", "TRACE")
+            and settings.REPLICA_PIN_SECONDS
+        ):
+            response.set_cookie(
+                PIN_PRIMARY_COOKIE,
+                "1",
+                max_age=settings.REPLICA_PIN_SECONDS,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
+
+    def _is_replica_view(self, request: HttpRequest) -> bool:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return False
+        return match.view_name in self.views
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not getattr(request, "_reads_replica", False) or not isinstance(
+            exception, OUTAGE_ERRORS
+        ):
+            return None
+        if replica_answers(str(settings.READ_REPLICA)):
+            return None  # the primary failed: DatabaseOutageMiddleware answers
+        logger.error("The read replica is unavailable; the primary answers for a while")
+        routers.mark_replica_down()
+        match = request.resolver_match
+        if match is None:
+            return None
+        with routers.reading_from_replica(False):
+            return match.func(request, *match.args, **match.kwargs)
+
+
+def replica_answers(alias: str) -> bool:
+    """Whether the replica answers a query on a fresh connection."""
+    connection = connections[alias]
+    try:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        return False
+    routers.mark_replica_up()
+    return True

@@ -13,6 +13,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from config.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -84,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times the whole request and gives it the id every log line carries.
+    "config.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.PermissionsPolicyMiddleware",
     # Static files are answered here, before sessions and the rest are set up.
@@ -95,6 +99,9 @@ MIDDLEWARE = [
     # outage every other page answers 503 with Retry-After.
     "config.middleware.HealthCheckMiddleware",
     "config.middleware.DatabaseOutageMiddleware",
+    # Reads of the public and report pages from the read replica (config.routers); after it,
+    # so that a replica outage is answered from the primary before it counts as an outage.
+    "config.middleware.ReplicaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -134,17 +141,62 @@ DATABASES = {
 }
 if "DATABASE_URL" not in env:
     VAR_DIR.mkdir(exist_ok=True)  # the default SQLite file lives there
-
-# The cache holds counts every server must share (the password-reset throttle): by default a
-# table of the database (`manage.py createcachetable`, which `make run` and `make serve` run),
-# so that several workers and servers count together without another service; CACHE_URL
-# (e.g. redis://host:6379/0 or locmem://) chooses another.
-CACHES = {"default": _read("CACHE_URL", env.cache_url, "dbcache://django_cache")}
 if not DATABASES["default"].get("ENGINE"):
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL is malformed: use e.g. "
         "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
     )
+#: Seconds a database connection is kept open between requests (0: one per request), checked
+#: before reuse so a restarted server costs one failed query at most.
+DATABASES["default"]["CONN_MAX_AGE"] = _read("DATABASE_CONN_MAX_AGE", env.int, 0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# A streaming replica of the primary (PostgreSQL hot standby), for the read-heavy public pages
+# and reports (config.routers): unset, every query goes to the primary. In the tests the
+# replica is the primary itself (TEST MIRROR).
+_replica_url: str = _read("DATABASE_REPLICA_URL", env.str, "")
+if _replica_url:
+    DATABASES["replica"] = {
+        **_read("DATABASE_REPLICA_URL", env.db_url, None),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+    if DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        # A replica that is down is given up quickly and the primary answers instead.
+        DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+#: The alias the router reads from on replica pages; None without a replica.
+READ_REPLICA: str | None = "replica" if _replica_url else None
+DATABASE_ROUTERS = ["config.routers.ReplicaRouter"]
+#: The pages (URL names) whose reads go to the replica: public and read-heavy. Every other page,
+#: and every write, uses the primary.
+REPLICA_VIEWS = [
+    "public:registry",
+    "public:agreement",
+    "rehabilitation:public_statistics",
+    "rehabilitation:programme_report",
+    "rehabilitation:institution_report",
+]
+#: After a POST (any write) the browser reads from the primary for this many seconds, so a user
+#: sees what they just changed even when the replica lags (config.middleware.ReplicaMiddleware).
+REPLICA_PIN_SECONDS: int = _read("REPLICA_PIN_SECONDS", env.int, 15)
+#: After a failed connection to the replica, the primary answers for this many seconds.
+REPLICA_RETRY_SECONDS: int = _read("REPLICA_RETRY_SECONDS", env.int, 30)
+if REPLICA_PIN_SECONDS < 0 or REPLICA_RETRY_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "Environment variables REPLICA_PIN_SECONDS must not be negative and "
+        "REPLICA_RETRY_SECONDS must be at least 1."
+    )
+
+# The cache holds counts every server must share (the password-reset throttle): by default a
+# table of the database (`manage.py createcachetable`, which `make run` and `make serve` run),
+# so that several workers and servers count together without another service; CACHE_URL
+# (e.g. redis://host:6379/0 or locmem://) chooses another. Redis is read through
+# config.cache.ResilientRedisCache: while it is down, reads miss instead of failing the page.
+CACHES = {"default": _read("CACHE_URL", env.cache_url, "dbcache://django_cache")}
+CACHE_IS_REDIS: bool = CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+if CACHE_IS_REDIS:
+    CACHES["default"]["BACKEND"] = "config.cache.ResilientRedisCache"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------------
@@ -208,6 +260,10 @@ if (
         "Environment variables PASSWORD_RESET_LIMIT_PER_ADDRESS, PASSWORD_RESET_LIMIT_PER_CLIENT "
         "and PASSWORD_RESET_WINDOW_MINUTES must be at least 1."
     )
+# The attempts and lockouts are kept in the database (django-axes' database handler), not in
+# the cache: every server shares them, and neither a Redis restart nor a Redis outage can lift
+# a lockout or let an attacker start counting again.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
@@ -242,6 +298,14 @@ SESSION_COOKIE_AGE: int = _read("SESSION_COOKIE_AGE", env.int, 30 * 60)
 if SESSION_COOKIE_AGE < 60:
     raise ImproperlyConfigured("Environment variable SESSION_COOKIE_AGE must be at least 60.")
 SESSION_SAVE_EVERY_REQUEST = True
+# Sessions live in the database, which every server shares; with Redis as the cache they are
+# also cached there (`cached_db`): reads come from Redis, writes go to both, so a restarted or
+# unreachable Redis logs nobody out and loses nothing (the plain `cache` engine would).
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHE_IS_REDIS
+    else "django.contrib.sessions.backends.db"
+)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
@@ -378,16 +442,12 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "pks@localhost")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
-    # WeasyPrint narrates every rendering step at INFO.
-    "loggers": {
-        "weasyprint": {"level": "WARNING"},
-        "fontTools": {"level": "WARNING"},
-        # Failed logins and lockouts are warnings (names and addresses masked); the rest is chatter.
-        "axes": {"level": "WARNING"},
-    },
-}
+#: "text" (default) or "json": one JSON object a line on standard output, with one line per
+#: request (method, path, status, duration, query count, user id, request id); config/logging.py.
+LOG_FORMAT: str = _read("LOG_FORMAT", env.str, "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(
+        f"Environment variable LOG_FORMAT is malformed: use text or json, not {LOG_FORMAT!r}"
+    )
+LOGGING_CONFIG = "logging.config.dictConfig"
+LOGGING = logging_config(LOG_FORMAT, _read("LOG_LEVEL", env.str, "INFO"))

@@ -25,3 +25,8 @@ AXES_ENABLED = False
 # One process runs the tests: the cache lives in its memory (production shares a database table;
 # tests/test_password_reset_throttle.py runs the throttle on that table too).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A replica alias that is the test database itself (TEST MIRROR), so tests/test_replica.py can
+# switch reading from it on (READ_REPLICA); off for the rest of the suite.
+if "replica" not in DATABASES:  # noqa: F405
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+READ_REPLICA = None

@@ -8,6 +8,7 @@ import datetime
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
@@ -25,6 +26,8 @@ from agreements.services.meetings import open_follow_ups_for
 from institutions import access
 from rehabilitation import access as rehabilitation_access
 from rehabilitation import selectors as rehabilitation_selectors
+
+from .middleware import replica_answers
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +110,10 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: whether the database answers, every migration is applied and the private file
-    storage is writable. 200 when all are, 503 naming what is not."""
+    """Readiness: whether the database answers, every migration is applied, the private file
+    storage is writable and the cache (and the read replica, if any) answer. 200 when all do,
+    503 naming what is down; a Redis cache or replica that does not answer is named under
+    "degraded" with 200, as the site serves without them."""
     checks: dict[str, str] = {}
     database = _database_answers()
     checks["database"] = "ok" if database else "unavailable"
@@ -127,10 +132,21 @@ def readyz(request: HttpRequest) -> HttpResponse:
     writable = all(_storage_is_writable(storage) for storage in _private_storages())
     checks["storage"] = "ok" if writable else "unwritable"
     checks["cache"] = "ok" if _cache_answers() else "unavailable"
-    down = sorted(name for name, state in checks.items() if state != "ok")
-    body: dict[str, str | list[str]] = {"status": "error" if down else "ok", **checks}
+    if settings.READ_REPLICA is not None:
+        checks["replica"] = "ok" if replica_answers(settings.READ_REPLICA) else "unavailable"
+    # Redis and the replica are shared by every server, and the site works without them
+    # (cache misses; the primary answers): named as degraded, but still ready, so that the load
+    # balancer does not take every server out at once for them.
+    optional = {"replica", *(["cache"] if settings.CACHE_IS_REDIS else [])}
+    failing = sorted(name for name, state in checks.items() if state != "ok")
+    down = [name for name in failing if name not in optional]
+    degraded = [name for name in failing if name in optional]
+    status = "error" if down else "degraded" if degraded else "ok"
+    body: dict[str, str | list[str]] = {"status": status, **checks}
     if down:
         body["down"] = down
+    if degraded:
+        body["degraded"] = degraded
     return JsonResponse(body, status=503 if down else 200)
 
 

@@ -26,6 +26,8 @@ from institutions import access
 from rehabilitation import access as rehabilitation_access
 from rehabilitation import selectors as rehabilitation_selectors
 
+from .tasks import queue_answers
+
 logger = logging.getLogger(__name__)
 
 #: What the staff home lists as "expiring": agreements ending within this time.
@@ -107,8 +109,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: whether the database answers, every migration is applied and the private file
-    storage is writable. 200 when all are, 503 naming what is not."""
+    """Readiness: whether the database answers, every migration is applied, the private file
+    storage is writable, the cache and the task queue answer. 200 when all are, 503 naming what
+    is not."""
     checks: dict[str, str] = {}
     database = _database_answers()
     checks["database"] = "ok" if database else "unavailable"
@@ -127,6 +130,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     writable = all(_storage_is_writable(storage) for storage in _private_storages())
     checks["storage"] = "ok" if writable else "unwritable"
     checks["cache"] = "ok" if _cache_answers() else "unavailable"
+    checks["queue"] = "ok" if queue_answers() else "unavailable"
     down = sorted(name for name, state in checks.items() if state != "ok")
     body: dict[str, str | list[str]] = {"status": "error" if down else "ok", **checks}
     if down:

@@ -265,7 +265,8 @@ def queue_answers() -> bool:
     if not isinstance(task_backends["default"], DatabaseBackend):
         return True
     try:
-        DBTaskResult.objects.ready().only("pk").first()
+        with transaction.atomic():  # a failure leaves the connection usable for the other checks
+            DBTaskResult.objects.ready().only("pk").first()
     except Exception:
         logger.exception("Readiness check: the task queue does not answer")
         return False

@@ -1,8 +1,17 @@
 """Running queued tasks in tests with the real worker: django-tasks-db's own `Worker`, in batch
-mode (every task that is ready, then return), in this process and this test's database."""
+mode (every task that is ready, then return), in this process and this test's database.
+
+One thing differs from a worker process: between tasks the worker closes connections that are
+not in autocommit mode, as Django does between requests, and a test's connection is inside the
+test's transaction, so that housekeeping is left out here. tests/test_tasks_workers.py runs
+worker processes, housekeeping included.
+"""
 
 from __future__ import annotations
 
+from unittest import mock
+
+from django_tasks_db.management.commands import db_worker
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
@@ -20,7 +29,8 @@ def run_queued_tasks(*, worker_id: str = "test-worker") -> int:
         worker_id=worker_id,
         excluded_queue_names=[],
     )
-    worker.run()
+    with mock.patch.object(db_worker, "close_old_connections", lambda: None):
+        worker.run()
     return worker._run_tasks
 
 

@@ -341,3 +341,37 @@ def test_the_service_returns_the_event_of_a_key_it_already_recorded(signing_worl
     )
     assert again == first
     assert len(queued("issue_agreement_document")) == 2
+
+
+# --- The immediate backend (TASK_BACKEND=immediate) -------------------------------------------
+
+
+@pytest.fixture
+def immediate(settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+def test_with_the_immediate_backend_the_signing_issues_after_its_commit(
+    immediate, signing_world, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        lifecycle.signing_event_record(
+            user=signing_world["editor"],
+            date=datetime.date(2025, 8, 4),
+            venue="Aula",
+            host=signing_world["rutan"],
+            agreements=signing_world["ready"],
+        )
+        assert not IssuedDocument.objects.exists()  # not inside the signing's transaction
+    assert len(callbacks) == 2
+    assert IssuedDocument.objects.count() == 2
+    assert not DBTaskResult.objects.exists()
+
+
+def test_with_the_immediate_backend_a_failure_is_not_retried(immediate, caplog):
+    result = flaky.enqueue(failures=1)
+    assert result.status == TaskResultStatus.FAILED
+    assert len(CALLS) == 1
+    assert "not tried again" in caplog.text
+    assert config_tasks.ensure_schedule() is False  # no queue, no schedule
+    assert config_tasks.queue_answers() is True

@@ -129,8 +129,8 @@ def readyz(request: HttpRequest) -> HttpResponse:
             checks["migrations"] = "ok" if not unapplied else "unapplied"
     writable = all(_storage_is_writable(storage) for storage in _private_storages())
     checks["storage"] = "ok" if writable else "unwritable"
-    checks["cache"] = "ok" if _cache_answers() else "unavailable"
     checks["queue"] = "ok" if queue_answers() else "unavailable"
+    checks["cache"] = "ok" if _cache_answers() else "unavailable"
     down = sorted(name for name, state in checks.items() if state != "ok")
     body: dict[str, str | list[str]] = {"status": "error" if down else "ok", **checks}
     if down:

@@ -16,6 +16,11 @@ run: install ## Install, migrate, load the demo data and serve on http://127.0.0
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py createcachetable
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py seed_demo
+	@# A task worker beside the development server (issued PDFs, notices, the schedule); it
+	@# stops with the server. TASK_BACKEND=immediate runs tasks in the request instead.
+	@if [ "$${TASK_BACKEND:-database}" = database ]; then \
+	  DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py run_worker --no-reload --interval 2 & \
+	  worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; fi; \
 	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py runserver 127.0.0.1:$(PORT)
 
 serve: install ## Production server: migrate, collectstatic, then gunicorn (settings from the environment)

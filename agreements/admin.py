@@ -44,7 +44,7 @@ from .models import (
     SigningEvent,
     StatusChange,
 )
-from .services import lifecycle
+from .services import lifecycle, notices
 from .services.meetings import current_attendees, current_follow_ups
 
 
@@ -585,13 +585,61 @@ class SignedScanAdmin(ReadOnlyAdmin):
         )
 
 
+class AwaitingDecisionFilter(admin.SimpleListFilter):
+    title = _("awaiting a decision")
+    parameter_name = "awaiting"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Notice]) -> QuerySet[Notice]:
+        if self.value() == "yes":
+            return queryset.filter(pk__in=notices.awaiting_decision().values("pk"))
+        return queryset
+
+
 @admin.register(Notice)
 class NoticeAdmin(ReadOnlyAdmin):
-    list_display = ["kind", "agreement", "follow_up", "event_date", "sent_at"]
-    list_filter = ["kind"]
+    """Notices are written by the daily run. One whose sending began and was never confirmed
+    (awaiting a decision) is never sent again by a run: a superuser resends it or marks it
+    sent here."""
+
+    list_display = ["kind", "agreement", "follow_up", "event_date", "state", "attempted_at"]
+    list_filter = [AwaitingDecisionFilter, "state", "kind"]
     list_select_related = ["agreement", "follow_up"]
     search_fields = ["agreement__title", "follow_up__description", "recipients"]
-    date_hierarchy = "sent_at"
+    date_hierarchy = "attempted_at"
+    actions = ["resend", "mark_sent"]
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[Notice], decision: Any) -> None:
+        done = 0
+        for notice in queryset:
+            try:
+                decision(notice=notice)
+            except ValidationError as error:
+                self.message_user(request, f"{notice}: {' '.join(error.messages)}", messages.ERROR)
+            except Exception as error:  # the mail server's answer, shown to the person deciding
+                self.message_user(request, f"{notice}: {error}", messages.ERROR)
+            else:
+                self.log_change(request, notice, decision.__name__)
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(count)d notice done.", "%(count)d notices done.", done)
+                % {"count": done},
+            )
+
+    @admin.action(description=_("Send again (same Message-ID)"), permissions=["decide"])
+    def resend(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
+        self._decide(request, queryset, notices.notice_resend)
+
+    @admin.action(description=_("Mark as sent (never send again)"), permissions=["decide"])
+    def mark_sent(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
+        self._decide(request, queryset, notices.notice_mark_sent)
 
 
 @admin.register(CalendarFeed)

@@ -558,6 +558,11 @@ class SigningEvent(models.Model):
         verbose_name=_("host"),
     )
     notes = models.TextField(_("notes"), blank=True)
+    #: The random key of the signing form that recorded the event: the same form sent again
+    #: (a retry after a dropped connection) finds its event instead of being refused.
+    submission_key = models.CharField(
+        _("submission key"), max_length=64, null=True, blank=True, unique=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("signing event")
@@ -634,11 +639,24 @@ class SignedScan(models.Model):
 
 
 class Notice(models.Model):
-    """A notice e-mail that was sent, so that each event is announced once."""
+    """A notice e-mail about one event (an agreement entering its notice period, a follow-up
+    overdue), so that each event is announced once.
+
+    The row is written, pending, before the e-mail is handed to the mail server, and marked sent
+    after; the e-mail carries `message_id`, made from the event, so a copy sent again is known
+    as the same message. A notice the server refused is failed and sent at the next run; one left
+    pending past the window (a crash between the server's acceptance and the mark, or a run cut
+    short) may have arrived, and waits for a person to resend it or mark it sent.
+    """
 
     class Kind(models.TextChoices):
         EXPIRING = "expiring", _("Agreement entering its notice period")
         FOLLOW_UP_OVERDUE = "overdue", _("Follow-up overdue")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("being sent")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
 
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     agreement = models.ForeignKey(
@@ -662,12 +680,21 @@ class Notice(models.Model):
         help_text=_("The day the notice is about: start of the notice period, or the due date."),
     )
     recipients = models.TextField(_("recipients"))
-    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    subject = models.TextField(_("subject"), blank=True)
+    body = models.TextField(_("body"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    attempted_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("notice")
         verbose_name_plural = _("notices")
-        ordering = ["-sent_at"]
+        ordering = ["-attempted_at", "-pk"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind="expiring", agreement__isnull=False, follow_up__isnull=True)

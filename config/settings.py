@@ -78,10 +78,11 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_tasks_db",
     "institutions",
     "agreements",
     "rehabilitation",
-    # Last: it has no models, only the demo scenario built on the apps above.
+    # Last: the demo scenario built on the apps above, and the task schedule's slots.
     "config",
 ]
 
@@ -451,3 +452,43 @@ if LOG_FORMAT not in ("text", "json"):
     )
 LOGGING_CONFIG = "logging.config.dictConfig"
 LOGGING = logging_config(LOG_FORMAT, _read("LOG_LEVEL", env.str, "INFO"))
+
+# --- Background tasks (django.tasks) ----------------------------------------------------------
+
+# Issuing PDFs after a signing, notices and the daily schedule run as tasks. TASK_BACKEND=database
+# (the default) puts them in a table of the project's own database, where any number of workers
+# (`manage.py run_worker`, on any machine) take them; `make run` starts one beside the
+# development server. TASK_BACKEND=immediate runs each task inside the request that asks for it.
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+}
+_task_backend: str = _read("TASK_BACKEND", env.str, "database")
+if _task_backend not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"Environment variable TASK_BACKEND is malformed: use database or immediate, not "
+        f"{_task_backend!r}"
+    )
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[_task_backend], "QUEUES": ["default"]}}
+#: How often a failing task is tried in all, and the wait before the second try, in seconds
+#: (doubled before each further one).
+TASK_MAX_ATTEMPTS: int = _read("TASK_MAX_ATTEMPTS", env.int, 5)
+TASK_RETRY_DELAY: int = _read("TASK_RETRY_DELAY", env.int, 60)
+#: A task still "running" this long after it started lost its worker (killed, machine gone):
+#: the schedule marks it failed and queues its next try. Longer than any task takes, in seconds.
+TASK_STALLED_AFTER: int = _read("TASK_STALLED_AFTER", env.int, 30 * 60)
+#: The hour of the day (WIB) the daily notices go out.
+NOTICE_HOUR: int = _read("NOTICE_HOUR", env.int, 7)
+#: A notice whose sending began this long ago and was never marked sent may have reached its
+#: recipients: it is not sent again automatically, but listed in the admin for a person to decide
+#: (resend, or mark as sent), in minutes.
+NOTICE_ATTEMPT_WINDOW_MINUTES: int = _read("NOTICE_ATTEMPT_WINDOW_MINUTES", env.int, 30)
+if min(TASK_MAX_ATTEMPTS, TASK_STALLED_AFTER, NOTICE_ATTEMPT_WINDOW_MINUTES) < 1 or not (
+    0 <= NOTICE_HOUR <= 23
+):
+    raise ImproperlyConfigured(
+        "Environment variables TASK_MAX_ATTEMPTS, TASK_STALLED_AFTER and "
+        "NOTICE_ATTEMPT_WINDOW_MINUTES must be at least 1, and NOTICE_HOUR between 0 and 23."
+    )
+if TASK_RETRY_DELAY < 0:
+    raise ImproperlyConfigured("Environment variable TASK_RETRY_DELAY must not be negative.")

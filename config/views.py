@@ -28,6 +28,7 @@ from rehabilitation import access as rehabilitation_access
 from rehabilitation import selectors as rehabilitation_selectors
 
 from .middleware import replica_answers
+from .tasks import queue_answers
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: whether the database answers, every migration is applied, the private file
-    storage is writable and the cache (and the read replica, if any) answer. 200 when all do,
+    storage is writable, the task queue and the cache (and the read replica, if any) answer. 200 when all do,
     503 naming what is down; a Redis cache or replica that does not answer is named under
     "degraded" with 200, as the site serves without them."""
     checks: dict[str, str] = {}
@@ -131,6 +132,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
             checks["migrations"] = "ok" if not unapplied else "unapplied"
     writable = all(_storage_is_writable(storage) for storage in _private_storages())
     checks["storage"] = "ok" if writable else "unwritable"
+    checks["queue"] = "ok" if queue_answers() else "unavailable"
     checks["cache"] = "ok" if _cache_answers() else "unavailable"
     if settings.READ_REPLICA is not None:
         checks["replica"] = "ok" if replica_answers(settings.READ_REPLICA) else "unavailable"

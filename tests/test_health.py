@@ -55,6 +55,7 @@ def test_readyz_ok_and_leaves_no_probe_file(client, settings):
         "migrations": "ok",
         "storage": "ok",
         "cache": "ok",
+        "queue": "ok",
     }
     private = settings.MEDIA_ROOT / "private"
     assert not private.exists() or not any(private.iterdir())
@@ -78,6 +79,7 @@ def test_readyz_503_with_unapplied_migrations(client, monkeypatch):
         "migrations": "unapplied",
         "storage": "ok",
         "cache": "ok",
+        "queue": "ok",
         "down": ["migrations"],
     }
 
@@ -118,7 +120,8 @@ def test_readyz_503_when_the_database_does_not_answer(client, monkeypatch):
     body = response.json()
     assert body["database"] == "unavailable"
     assert body["migrations"] == "unknown"
-    assert body["down"] == ["database", "migrations"]
+    assert body["queue"] == "unavailable"  # its table is in the database
+    assert body["down"] == ["database", "migrations", "queue"]
 
 
 @pytest.mark.django_db

@@ -7,15 +7,18 @@ verification page shows their hash, so a printout or a file can be checked again
 
 Where the bytes go and when:
 
-- At signing (`issue_on_signing`, called by `lifecycle._sign`) the document is issued once the
-  signing transaction has committed. Rendering takes a while, so it does not hold the signing's
-  row locks, and a signing that rolls back leaves nothing behind: no row and no file.
+- At signing (`issue_on_signing`, called by `lifecycle._sign`) a background task is queued in the
+  signing's transaction (`agreements.tasks.issue_agreement_document`): the signing answers at
+  once, a signing that rolls back queues nothing, and a worker renders the document after the
+  commit, tried again with back-off if it fails. Until it is there the staff pages show it as
+  "being issued".
 - A signed agreement without a document (signed in the admin, loaded as demo data, or whose
-  issuing after the signing failed) gets one at its first download (`issued_document_for`).
+  task has not run or failed) gets one at its first download (`issued_document_for`).
 - `issue_document` writes the file first and inserts the row after, in its own transaction; if
-  the insert fails the file is deleted again. Two first downloads at the same time both render,
-  but the database accepts one row per agreement (OneToOne): the other deletes its file and
-  serves the winner's bytes.
+  the insert fails the file is deleted again. Two issuings at the same time (the task on two
+  workers, or the task and a first download) may both render, but the database accepts one row
+  per agreement (OneToOne): the other deletes its file and returns the winner's document, so
+  there is never a second row, nor a second file once both are done.
 
 Digital signature: when `settings.PDF_SIGNING_PKCS12` names a PKCS#12 file, the issued PDF is
 signed (PAdES) by `agreements.document.signing`; without the setting, documents are issued
@@ -26,13 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from config.tasks import enqueue_on_commit
 
 from .. import document as official_document
 from ..document import signing
@@ -143,25 +147,14 @@ def issue_document(*, agreement: Agreement) -> IssuedDocument:
 
 
 def issue_on_signing(*, agreement: Agreement) -> None:
-    """Issue the agreement's document once the current transaction (the signing) commits.
+    """Queue the issuing of the agreement's document with the current transaction (the signing).
 
-    Nothing happens if the signing rolls back. A failure after the commit is logged and does
-    not undo the signing: the document is then issued at its first download.
+    With the database task backend the task row commits with the signing, and nothing is
+    queued if it rolls back; a worker issues the document after the commit.
     """
-    transaction.on_commit(partial(_issue_after_commit, agreement.pk), robust=True)
+    from ..tasks import issue_agreement_document  # the tasks module calls this one
 
-
-def _issue_after_commit(agreement_pk: int) -> None:
-    try:
-        agreement = Agreement.objects.get(pk=agreement_pk)
-        if agreement.is_signed:
-            issue_document(agreement=agreement)
-    except Exception:
-        logger.exception(
-            "Could not issue the document of agreement %s after its signing; it will be "
-            "issued at its first download.",
-            agreement_pk,
-        )
+    enqueue_on_commit(issue_agreement_document, agreement_id=agreement.pk)
 
 
 def issued_document_for(agreement: Agreement) -> IssuedDocument:

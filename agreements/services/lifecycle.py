@@ -456,11 +456,15 @@ def signing_event_record(
     agreements: Sequence[Agreement],
     start_time: datetime.time | None = None,
     notes: str = "",
+    submission_key: str | None = None,
 ) -> SigningEvent:
     """Record a signing ceremony and sign every agreement in it, all or none.
 
     Each agreement must be ready for signing, with every party's number, signatory and
     position, and the user must be an editor or administrator of one of its parties.
+    `submission_key`, the signing form's random key, makes a retry of the same form (after a
+    dropped connection, or a second click) return the event it recorded instead of refusing
+    the agreements as no longer ready.
     """
     if not agreements:
         raise ValidationError(_("Choose at least one agreement to sign."), code="empty")
@@ -469,8 +473,17 @@ def signing_event_record(
     locked = list(Agreement.objects.select_for_update().filter(pk__in=[a.pk for a in agreements]))
     for agreement in locked:
         _ensure_may_edit(user, agreement)
+    # Looked up under the agreements' locks: a concurrent submission of the same form waits for
+    # the first to commit, then finds its event here.
+    if submission_key and (earlier := signing_event_submitted(submission_key)) is not None:
+        return earlier
     event = SigningEvent.objects.create(
-        date=date, start_time=start_time, venue=venue, host=host, notes=notes
+        date=date,
+        start_time=start_time,
+        venue=venue,
+        host=host,
+        notes=notes,
+        submission_key=submission_key or None,
     )
     problems: list[str] = []
     for agreement in locked:
@@ -481,6 +494,13 @@ def signing_event_record(
     if problems:
         raise ValidationError(problems, code="incomplete")
     return event
+
+
+def signing_event_submitted(submission_key: str) -> SigningEvent | None:
+    """The signing event recorded by the signing form with this key, if one was."""
+    if not submission_key:
+        return None
+    return SigningEvent.objects.filter(submission_key=submission_key).first()
 
 
 @transaction.atomic

@@ -8,10 +8,13 @@ changed) is a deliberate choice."""
 
 from __future__ import annotations
 
+import re
+import secrets
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -35,7 +38,7 @@ from ..forms.agreements import (
     TerminateForm,
 )
 from ..forms.documents import SignedScanForm
-from ..models import Agreement, Meeting, Party, StatusChange
+from ..models import Agreement, IssuedDocument, Meeting, Party, StatusChange
 from ..services import lifecycle
 
 Status = Agreement.Status
@@ -378,11 +381,31 @@ def agreement_restore(request: access.AuthenticatedRequest, pk: int) -> HttpResp
     return redirect("agreements:detail", agreement.pk)
 
 
+#: A signing form's key: random, URL-safe (see `_new_submission_key`).
+_SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{22,64}")
+#: While a signing's documents are being issued its page reloads itself this often, in seconds.
+ISSUING_REFRESH_SECONDS = 5
+
+
+def _new_submission_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
 @require_http_methods(["GET", "POST"])
 @access.staff_required
 def signing_create(request: access.AuthenticatedRequest) -> HttpResponse:
-    """Record a signing ceremony: every agreement chosen becomes signed on its date."""
+    """Record a signing ceremony: every agreement chosen becomes signed on its date.
+
+    The form carries a random key; the same form sent again (a retry after a dropped
+    connection, a second click) leads to the signing it recorded instead of being refused.
+    """
     agreement_access.ensure_editor_somewhere(request.user)
+    key = request.POST.get("submission_key", "")
+    if not _SUBMISSION_KEY.fullmatch(key):
+        key = _new_submission_key()
+    elif (earlier := lifecycle.signing_event_submitted(key)) is not None:
+        messages.info(request, _("This signing was already recorded."))
+        return redirect("agreements:signing_detail", earlier.pk)
     form = SigningEventForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -395,28 +418,39 @@ def signing_create(request: access.AuthenticatedRequest) -> HttpResponse:
                 host=data["host"],
                 notes=data["notes"],
                 agreements=list(data["agreements"]),
+                submission_key=key,
             )
         except ValidationError as error:
             form.add_error(None, error)
         else:
             messages.success(request, _("Signing recorded."))
             return redirect("agreements:signing_detail", event.pk)
-    return render(request, "agreements/staff/signing_form.html", {"form": form})
+    return render(
+        request, "agreements/staff/signing_form.html", {"form": form, "submission_key": key}
+    )
 
 
 @require_GET
 @access.staff_required
 def signing_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A signing event and the agreements signed in it (those the user may see)."""
+    """A signing event and the agreements signed in it (those the user may see), each with its
+    official PDF, or "being issued" while the background task renders it: the page then
+    reloads itself every few seconds until all are there."""
     event, agreements = agreement_access.get_signing_event_for_user(request.user, pk)
-    return render(
+    listed = list(
+        agreements.prefetch_related("parties__institution").annotate(
+            document_issued=Exists(IssuedDocument.objects.filter(agreement=OuterRef("pk")))
+        )
+    )
+    issuing = any(agreement.is_signed and not agreement.document_issued for agreement in listed)
+    response = render(
         request,
         "agreements/staff/signing_detail.html",
-        {
-            "event": event,
-            "agreements": agreements.prefetch_related("parties__institution"),
-        },
+        {"event": event, "agreements": listed, "issuing": issuing},
     )
+    if issuing:
+        response["Refresh"] = str(ISSUING_REFRESH_SECONDS)
+    return response
 
 
 urlpatterns = [

@@ -1,5 +1,6 @@
-"""Issuing the official PDF: once per signed agreement, at signing (after the commit) or at
-the first download, stored privately with its SHA-256, and never leaving an orphan file."""
+"""Issuing the official PDF: once per signed agreement, by a background task the signing queues
+(run here by the real worker) or at the first download, stored privately with its SHA-256, and
+never leaving an orphan file."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import pikepdf
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 from pypdf import PdfReader
 
 from agreements import document as official_document
@@ -21,8 +25,10 @@ from agreements.document import signing
 from agreements.document.data import DATA_ATTACHMENT_NAME
 from agreements.models import Agreement, IssuedDocument
 from agreements.services import issuing, lifecycle
+from agreements.tasks import issue_agreement_document
 from institutions.models import Institution
 from tests import factories
+from tests.worker import queued, run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -102,20 +108,28 @@ def sign(editor, *agreements):
     )
 
 
-def test_signing_issues_the_document_once_the_signing_commits(
-    editor, rutan, bnnk, django_capture_on_commit_callbacks
-):
+def test_signing_queues_the_issuing_and_the_worker_issues_the_document(editor, rutan, bnnk):
     agreement = make_ready(editor, rutan, bnnk)
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        sign(editor, agreement)
-        # Inside the signing's transaction nothing is rendered or stored yet.
-        assert not IssuedDocument.objects.exists()
-        assert issued_files() == []
-    assert len(callbacks) == 1
-    callbacks[0]()
+    sign(editor, agreement)
 
+    # The signing answers without rendering: one task is queued, in the signing's transaction.
+    assert not IssuedDocument.objects.exists()
+    assert issued_files() == []
+    (task_row,) = queued("issue_agreement_document")
+    assert task_row.status == TaskResultStatus.READY
+    assert task_row.args_kwargs == {"args": [], "kwargs": {"agreement_id": agreement.pk}}
+
+    assert run_queued_tasks() == 1
+
+    task_row.refresh_from_db()
+    assert task_row.status == TaskResultStatus.SUCCESSFUL
     document = IssuedDocument.objects.get(agreement=agreement)
+    assert task_row.return_value == {
+        "agreement": agreement.pk,
+        "issued": True,
+        "sha256": document.sha256,
+    }
     data = issuing.read_issued(document)
     assert issued_files() == [Path(document.file.path)]
     assert document.file.name.startswith(f"issued/{agreement.pk}/")
@@ -138,15 +152,32 @@ def test_signing_issues_the_document_once_the_signing_commits(
     )
 
 
-def test_one_signing_event_issues_every_agreement_it_signs(
-    editor, rutan, bnnk, django_capture_on_commit_callbacks
-):
+def test_the_issuing_task_run_twice_issues_once(editor, rutan, bnnk, monkeypatch):
+    agreement = make_ready(editor, rutan, bnnk)
+    sign(editor, agreement)
+    run_queued_tasks()
+    first = IssuedDocument.objects.get(agreement=agreement)
+
+    def must_not_render(*args, **kwargs):
+        raise AssertionError("an issued document is never rendered again")
+
+    monkeypatch.setattr(official_document, "render_agreement_document", must_not_render)
+    # A second run of the same task (a retry, a task a dead worker left, queued again).
+    issue_agreement_document.enqueue(agreement_id=agreement.pk)
+    assert run_queued_tasks() == 1
+
+    assert list(IssuedDocument.objects.all()) == [first]
+    assert issued_files() == [Path(first.file.path)]
+    assert queued("issue_agreement_document")[-1].return_value["sha256"] == first.sha256
+
+
+def test_one_signing_event_issues_every_agreement_it_signs(editor, rutan, bnnk):
     lapas = factories.institution("Lembaga Pemasyarakatan Kelas IIA Pekalongan", kind="lapas")
     first = make_ready(editor, rutan, bnnk, title="PKS Satu")
     second = make_ready(editor, rutan, lapas, title="PKS Dua")
 
-    with django_capture_on_commit_callbacks(execute=True):
-        sign(editor, first, second)
+    sign(editor, first, second)
+    assert run_queued_tasks() == 2
 
     documents = IssuedDocument.objects.order_by("agreement_id")
     assert [document.agreement_id for document in documents] == [first.pk, second.pk]
@@ -154,58 +185,69 @@ def test_one_signing_event_issues_every_agreement_it_signs(
     assert len(issued_files()) == 2
 
 
-def test_a_signing_that_rolls_back_issues_nothing_and_leaves_no_file(
-    editor, rutan, bnnk, django_capture_on_commit_callbacks
-):
+def test_a_signing_that_rolls_back_queues_nothing_and_leaves_no_file(editor, rutan, bnnk):
     lapas = factories.institution("Lembaga Pemasyarakatan Kelas IIA Pekalongan", kind="lapas")
     good = make_ready(editor, rutan, bnnk, title="PKS Lengkap")
     incomplete = make_ready(editor, rutan, lapas, title="PKS Tanpa Nomor", complete=False)
 
-    with (
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-        pytest.raises(ValidationError) as refused,
-    ):
+    with pytest.raises(ValidationError) as refused:
         sign(editor, good, incomplete)
 
     assert "PKS Tanpa Nomor" in " ".join(refused.value.messages)
     # The good agreement was signed inside the transaction, then rolled back with the rest:
-    # its issuing, registered for after the commit, was dropped.
-    assert callbacks == []
+    # its task, queued in that transaction, was rolled back too.
+    assert queued("issue_agreement_document") == []
+    assert run_queued_tasks() == 0
     assert Agreement.objects.get(pk=good.pk).status == Status.READY
     assert not IssuedDocument.objects.exists()
     assert issued_files() == []
 
 
-def test_a_failure_after_the_signing_is_logged_and_the_first_download_issues(
-    editor, rutan, bnnk, client, django_capture_on_commit_callbacks, monkeypatch, caplog
+def test_a_failing_issuing_is_retried_with_back_off_and_the_first_download_issues(
+    editor, rutan, bnnk, client, monkeypatch, caplog, settings
 ):
+    settings.TASK_RETRY_DELAY = 60
     agreement = make_ready(editor, rutan, bnnk)
 
     def broken(agreement, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(official_document, "render_agreement_document", broken)
-    with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
-        sign(editor, agreement)
+    sign(editor, agreement)
+    with caplog.at_level(logging.WARNING):
+        assert run_queued_tasks() == 1  # the retry waits: not run in this batch
 
     assert Agreement.objects.get(pk=agreement.pk).status == Status.SIGNED
     assert not IssuedDocument.objects.exists()
     assert issued_files() == []
-    assert "it will be issued at its first download" in caplog.text
+    failed, retry = queued("issue_agreement_document")
+    assert failed.status == TaskResultStatus.FAILED
+    assert "disk full" in failed.traceback
+    assert retry.status == TaskResultStatus.READY
+    assert retry.args_kwargs["kwargs"] == {"agreement_id": agreement.pk, "attempt": 2}
+    assert retry.run_after - failed.finished_at >= datetime.timedelta(seconds=59)
+    assert "tried again in 0:01:00" in caplog.text
 
+    # Meanwhile a download issues the document; the retry then finds it there.
     monkeypatch.undo()
     response = client.get(f"/pks/{agreement.pk}/pdf/")
     assert response.status_code == 200
     document = IssuedDocument.objects.get(agreement=agreement)
     assert hashlib.sha256(response.content).hexdigest() == document.sha256
+    DBTaskResult.objects.filter(pk=retry.pk).update(run_after=timezone.now())
+    assert run_queued_tasks() == 1
+    retry.refresh_from_db()
+    assert retry.status == TaskResultStatus.SUCCESSFUL
+    assert IssuedDocument.objects.count() == 1
+    assert issued_files() == [Path(document.file.path)]
 
 
 def test_issuing_again_returns_the_same_document_without_rendering(
-    editor, rutan, bnnk, django_capture_on_commit_callbacks, monkeypatch
+    editor, rutan, bnnk, monkeypatch
 ):
     agreement = make_ready(editor, rutan, bnnk)
-    with django_capture_on_commit_callbacks(execute=True):
-        sign(editor, agreement)
+    sign(editor, agreement)
+    run_queued_tasks()
     first = IssuedDocument.objects.get(agreement=agreement)
 
     def must_not_render(*args, **kwargs):

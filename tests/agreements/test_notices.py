@@ -251,7 +251,7 @@ def test_recipients_are_active_party_staff_with_an_address_once_each(world):
 # --- Failures and the command ------------------------------------------------------------
 
 
-def test_a_failing_mailer_leaves_no_notice_and_the_others_still_go(world, settings):
+def test_a_failing_mailer_marks_the_notice_failed_and_the_next_run_sends_it(world, settings):
     settings.MAILERS = {"default": {"BACKEND": f"{__name__}.PartlyFailingBackend"}}
     failing = factories.agreement(
         world["pemalang"], world["batang"], status="signed", title="PKS Gagal", end_date=END
@@ -263,15 +263,23 @@ def test_a_failing_mailer_leaves_no_notice_and_the_others_still_go(world, settin
     assert [outcome.about for outcome in report.sent] == [
         f"PKS Rehabilitasi Sosial (#{world['pks'].pk})"
     ]
-    assert not Notice.objects.filter(agreement=failing).exists()
-    assert Notice.objects.filter(agreement=world["pks"]).exists()
+    refused = Notice.objects.get(agreement=failing)
+    assert refused.state == Notice.State.FAILED
+    assert refused.sent_at is None
+    assert "451 server busy" in refused.error
+    assert Notice.objects.get(agreement=world["pks"]).state == Notice.State.SENT
     assert len(mail.outbox) == 1
 
     # Once the server answers again, the next run sends what is still owed, and only that.
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     report = send_notices(today=NOTICE_FROM + datetime.timedelta(days=1))
     assert [outcome.about for outcome in report.sent] == [f"PKS Gagal (#{failing.pk})"]
-    assert Notice.objects.filter(agreement=failing).count() == 1
+    (notice,) = Notice.objects.filter(agreement=failing)
+    assert notice.pk == refused.pk
+    assert notice.state == Notice.State.SENT
+    assert notice.attempts == 2
+    assert notice.error == ""
+    assert mail.outbox[-1].extra_headers["Message-ID"] == refused.message_id
 
 
 def test_command_reports_what_it_did(world):
@@ -288,7 +296,7 @@ def test_command_reports_what_it_did(world):
     assert "Sent expiring: PKS Rehabilitasi Sosial" in output
     assert "editor@rutan.example" in output
     assert "No recipients expiring: PKS Sepi" in output
-    assert "1 sent, 1 without recipients, 0 failed." in output
+    assert "1 sent, 1 without recipients, 0 failed, 0 awaiting a decision." in output
     out = io.StringIO()
     call_command("send_agreement_notices", "--date", NOTICE_FROM.isoformat(), stdout=out)
     assert "0 sent" in out.getvalue()
@@ -306,7 +314,7 @@ def test_command_exits_with_1_when_a_notice_failed(world, settings):
             "send_agreement_notices", "--date", NOTICE_FROM.isoformat(), stdout=out, stderr=err
         )
     assert failure.value.returncode == 1
-    assert "1 sent, 0 without recipients, 1 failed." in str(failure.value)
+    assert "1 sent, 0 without recipients, 1 failed, 0 awaiting a decision." in str(failure.value)
     assert "Failed expiring: PKS Gagal" in err.getvalue()
     assert "451 server busy" in err.getvalue()
 

@@ -22,7 +22,8 @@ class Command(BaseCommand):
     help = (
         "E-mail the staff of the parties when an agreement enters its notice period, and when "
         "a meeting's follow-up is overdue. Each event is sent once; safe to run again. Exits "
-        "with status 1 if any e-mail could not be sent (it is tried again on the next run)."
+        "with status 1 if any e-mail could not be sent (it is tried again on the next run). "
+        "The task schedule runs it daily; this command is for a run by hand."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -48,9 +49,16 @@ class Command(BaseCommand):
             )
         for outcome in report.failed:
             self.stderr.write(f"Failed {outcome.kind}: {outcome.about}: {outcome.error}")
+        for outcome in report.awaiting_decision:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Awaiting a decision {outcome.kind}: {outcome.about} (its sending began "
+                    "and was never confirmed: resend it or mark it sent in the admin)"
+                )
+            )
         summary = (
             f"{len(report.sent)} sent, {len(report.no_recipients)} without recipients, "
-            f"{len(report.failed)} failed."
+            f"{len(report.failed)} failed, {len(report.awaiting_decision)} awaiting a decision."
         )
         if not report.ok:
             raise CommandError(summary, returncode=1)

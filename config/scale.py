@@ -58,9 +58,10 @@ import math
 import random
 import time
 from array import array
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from django.apps import apps
 from django.conf import settings
@@ -89,7 +90,6 @@ from agreements.standard_articles import (
     STANDARD_CONSIDERATIONS,
     STANDARD_LEGAL_BASIS,
 )
-from agreements.terbilang import terbilang
 from institutions.models import Institution, Membership, Person, Position
 from rehabilitation.assist import Substance, risk_band
 from rehabilitation.models import (
@@ -312,7 +312,7 @@ class _Table:
     def __init__(self, sink: _Sink, model: type[models.Model], fields: Sequence[str]) -> None:
         self.sink, self.model = sink, model
         meta = model._meta
-        named = [meta.get_field(name) for name in fields]
+        named = [cast(models.Field, meta.get_field(name)) for name in fields]
         extra: list[tuple[models.Field, Any]] = []
         for model_field in meta.concrete_fields:
             if model_field in named:
@@ -328,7 +328,7 @@ class _Table:
         self.fields = [*named, *(f for f, _ in extra)]
         self.extra = tuple(self._convert(f)(value) for f, value in extra)
         self.converters = [self._convert(f) for f in named]
-        self.columns = [f.column for f in self.fields]
+        self.columns = [str(f.column) for f in self.fields]
         self.rows: list[tuple] = []
         self.count = 0
         self.next_pk = 1
@@ -353,7 +353,8 @@ class _Table:
         return value
 
     def add(self, *values: Any) -> None:
-        row = tuple(c(v) if v is not None else None for c, v in zip(self.converters, values))
+        pairs = zip(self.converters, values, strict=True)
+        row = tuple(c(v) if v is not None else None for c, v in pairs)
         self.rows.append(row + self.extra)
         if len(self.rows) >= self.sink.batch:
             self.flush()
@@ -382,7 +383,10 @@ def _copy_text(value: Any) -> str:
     text = str(value)
     if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
         text = (
-            text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
         )
     return text
 
@@ -411,10 +415,12 @@ class _Sink:
                 buffer.writelines("\t".join(map(_copy_text, row)) + "\n" for row in rows)
                 buffer.seek(0)
                 raw = cursor.cursor  # the driver's cursor, under Django's wrapper
+                # Names from the models' metadata, quoted; the values go in the stream.
                 raw.copy_expert(f"COPY {name} ({columns}) FROM STDIN", buffer)
             else:
                 marks = ", ".join("%s" for _ in table.columns)
-                cursor.executemany(f"INSERT INTO {name} ({columns}) VALUES ({marks})", rows)
+                insert = f"INSERT INTO {name} ({columns}) VALUES ({marks})"  # noqa: S608
+                cursor.executemany(insert, rows)
 
     def flush(self) -> None:
         for table in self.tables.values():
@@ -475,7 +481,7 @@ def empty_database() -> None:
         else:
             cursor.execute("PRAGMA defer_foreign_keys = ON")
             for table in tables:
-                cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")  # noqa: S608
 
 
 def seed_scale(
@@ -606,7 +612,9 @@ class _Generator:
 
     # -- helpers --
 
-    def _at(self, day: datetime.date, hour: int = 9, minute: int | None = None) -> datetime.datetime:
+    def _at(
+        self, day: datetime.date, hour: int = 9, minute: int | None = None
+    ) -> datetime.datetime:
         if minute is None:
             minute = self.rng.randrange(60)
         moment = datetime.datetime.combine(day, datetime.time(hour, minute))
@@ -934,7 +942,7 @@ class _Generator:
         host = parties[0]
         if signed is None and status in ("signed", "terminated"):
             signed = self._day(self.first_day + datetime.timedelta(days=90), self.today)
-        created = (signed or self._day(self.today - datetime.timedelta(days=300), self.today))
+        created = signed or self._day(self.today - datetime.timedelta(days=300), self.today)
         created -= datetime.timedelta(days=r.randint(20, 120))
         created = max(created, not_before or self.first_day)
         effective = end = notice = terminated = None
@@ -971,21 +979,21 @@ class _Generator:
                 self.t_party.pk(), pk, unit.pk, order, number,
                 unit.head if status != "draft" else None,
                 unit.head_title if status != "draft" else "",
-                self._at(signed) if frozen else None,
+                self._at(signed) if signed is not None else None,
                 unit.name if frozen else "", unit.short_name if frozen else "",
                 unit.kind if frozen else "",
                 unit.address if frozen else "", unit.head_name if frozen else "",
                 self.nips[unit.head] if frozen else "",
             )  # fmt: skip
         if kind != "addendum":
-            for number, article in enumerate(STANDARD_ARTICLES, start=1):
+            for article_number, article in enumerate(STANDARD_ARTICLES, start=1):
                 self.t_article.add(
-                    self.t_article.pk(), pk, number, article.heading,
-                    article.body.replace("{jangka_waktu}", f"{term} ({terbilang(term)}) bulan"),
-                )  # fmt: skip
+                    self.t_article.pk(), pk, article_number, article.heading, article.render(term)
+                )
         else:
             self.t_article.add(self.t_article.pk(), pk, 1, "Perubahan",
-                               "Ketentuan Pasal 6 diubah sehingga berbunyi sebagai berikut.")  # fmt: skip
+                               "Ketentuan Pasal 6 diubah sehingga berbunyi sebagai berikut.",
+                               )  # fmt: skip
         self._status_history(pk, status, created, signed, terminated, event)
         if signed is not None:
             self.signed.append((pk, signed, end, tuple(u.pk for u in parties)))
@@ -1016,7 +1024,8 @@ class _Generator:
         moments = sorted(moments)
         add = self.t_change.add
         add(self.t_change.pk(), pk, "draft", "draft", self.author, self._at(created, 8), "Created")
-        for index, ((before, after), day) in enumerate(zip(itertools.pairwise(steps), moments)):
+        moves = zip(itertools.pairwise(steps), moments, strict=True)
+        for index, ((before, after), day) in enumerate(moves):
             reason = (
                 f"Penandatanganan (acara {event})" if after == "signed"
                 else "Dihentikan atas kesepakatan PARA PIHAK." if after == "terminated" else ""
@@ -1075,9 +1084,9 @@ class _Generator:
                       for pk, signed, _end, parties in self.signed]  # fmt: skip
         candidates += self.open_agreements()
         for n in range(c["meetings"]):
-            pk, start, stop, parties = candidates[n % len(candidates)] if n < len(
-                candidates
-            ) else r.choice(candidates)
+            pk, start, stop, parties = (
+                candidates[n % len(candidates)] if n < len(candidates) else r.choice(candidates)
+            )
             day = self._day(max(start, self.first_day), stop)
             host = self.unit_by_pk[r.choice(parties)]
             meeting = t_meeting.pk()
@@ -1116,9 +1125,7 @@ class _Generator:
              "capacity", "description"],
         )  # fmt: skip
         t_phase = self.sink.table(Phase, ["id", "programme", "order", "name", "planned_weeks"])
-        t_partners = self.sink.table(
-            Programme.partners.through, ["id", "programme", "institution"]
-        )
+        t_partners = self.sink.table(Programme.partners.through, ["id", "programme", "institution"])
         self.t_prog = t_prog
         self._stage("programmes", len(self.programme_hosts))
         kinds = ("social", "social", "medical", "post")
@@ -1222,7 +1229,8 @@ class _Generator:
                                r.choice(("smoked", "smoked", "oral", "snorted", "injected")),
                                self._at(arrival_day, 8))  # fmt: skip
                     t_log.add(t_log.pk(), recorder, pk, unit.pk, "change",
-                              "participant created", "", "", 1, self._at(arrival_day, 8))  # fmt: skip
+                              "participant created", "", "", 1, self._at(arrival_day, 8),
+                              )  # fmt: skip
                     # How many enrolments: on average what the plan asks, one after another.
                     remaining = n_people - i
                     wanted = (n_enrol - enrolments_made) / remaining
@@ -1262,7 +1270,7 @@ class _Generator:
         prog: _Prog,
         participant: int,
         unit: _Unit,
-        drugs: list[str],
+        drugs: Sequence[str],
         day: int,
         recorder: int,
         t_enr: _Table,
@@ -1282,7 +1290,8 @@ class _Generator:
         date = datetime.date.fromordinal
         events: list[tuple[str, str, int, str]] = [("", S.SCREENED, day, "")]
         phases: list[tuple[int, int, int | None]] = []
-        status, enrolled_on, end, end_reason, current = S.SCREENED, None, None, "", None
+        status: str = S.SCREENED
+        enrolled_on, end, end_reason, current = None, None, "", None
         outcome: tuple[bool | None, bool | None, bool | None] = (None, None, None)
         # Intake: a score per substance used; most score moderate or high.
         eligible = r.random() < 0.88
@@ -1375,8 +1384,8 @@ class _Generator:
             date(enrolled_on) if enrolled_on else None, date(end) if end else None,
             end_reason, current, *outcome,
         )  # fmt: skip
-        for minute, (before, to, when, reason) in enumerate(events):
-            t_ev.add(t_ev.pk(), pk, before, to, date(when), reason, recorder,
+        for minute, (from_status, to_status, when, why) in enumerate(events):
+            t_ev.add(t_ev.pk(), pk, from_status, to_status, date(when), why, recorder,
                      self._at(date(when), 14, minute))  # fmt: skip
         for phase, start, stop in phases:
             t_ep.add(t_ep.pk(), pk, phase, date(start), date(stop) if stop else None)
@@ -1413,9 +1422,11 @@ class _Generator:
                 peak = max(peak, now)
             updates.append((max(20, math.ceil(peak * 1.1 / 5) * 5), prog.pk))
             self.progress.advance()
-        table = connection.ops.quote_name(Programme._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(f"UPDATE {table} SET capacity = %s WHERE id = %s", updates)
+        by_capacity: dict[int, list[int]] = defaultdict(list)
+        for capacity, pk in updates:
+            by_capacity[capacity].append(pk)
+        for capacity, pks in by_capacity.items():
+            Programme.objects.filter(pk__in=pks).update(capacity=capacity)
         self.progress.end()
 
     def _sessions(self) -> None:
@@ -1472,18 +1483,15 @@ class _Generator:
                 file=name, sha256=rendered[-1][1], size=len(data)
             )
             self.progress.advance()
-        table = connection.ops.quote_name(IssuedDocument._meta.db_table)
-        updates = [
-            (*rendered[n % len(rendered)], pk)
-            for n, (pk, *_rest) in enumerate(rows[len(rendered) :])
-        ]
-        with transaction.atomic(), connection.cursor() as cursor:
-            for start in range(0, len(updates), 5_000):
-                cursor.executemany(
-                    f"UPDATE {table} SET file = %s, sha256 = %s, size = %s WHERE id = %s",
-                    updates[start : start + 5_000],
-                )
-                self.progress.advance(len(updates[start : start + 5_000]))
+        rest = [pk for pk, *_others in rows[len(rendered) :]]
+        with transaction.atomic():
+            for n, (name, sha256, size) in enumerate(rendered):
+                share = rest[n :: len(rendered)]
+                for start in range(0, len(share), 900):  # SQLite binds at most 999 values
+                    IssuedDocument.objects.filter(pk__in=share[start : start + 900]).update(
+                        file=name, sha256=sha256, size=size
+                    )
+                self.progress.advance(len(share))
         self.progress.end()
 
 
@@ -1491,5 +1499,3 @@ def _end_of_term(start: datetime.date, months: int) -> datetime.date:
     from agreements.services.lifecycle import end_of_term
 
     return end_of_term(start, months)
-
-

@@ -147,7 +147,8 @@ def test_enrolments_hold_the_service_invariants(seeded):
         assert chain[0].date == enrolment.start_date
         assert all(a.to_status == b.from_status for a, b in itertools.pairwise(chain))
         assert chain[-1].to_status == enrolment.status
-        assert all(a.date <= b.date for a, b in itertools.pairwise(chain)) and chain[-1].date <= today
+        assert all(a.date <= b.date for a, b in itertools.pairwise(chain))
+        assert chain[-1].date <= today
         assert intake[enrolment.pk].date >= enrolment.start_date
         programme = enrolment.programme
         assert enrolment.participant.institution_id in programme.institution_ids
@@ -170,8 +171,8 @@ def test_enrolments_hold_the_service_invariants(seeded):
             assert enrolment.assessments.exists()
     # One active enrolment per participant and programme type; capacity respected.
     active = Enrolment.objects.filter(status__in=Enrolment.ACTIVE_STATUSES)
-    assert not active.values("participant", "programme__kind").annotate(n=Count("pk")).filter(
-        n__gt=1
+    assert (
+        not active.values("participant", "programme__kind").annotate(n=Count("pk")).filter(n__gt=1)
     )
     for programme in Programme.objects.filter(capacity__isnull=False):
         assert active.filter(programme=programme).count() <= programme.capacity
@@ -182,9 +183,7 @@ def test_enrolments_hold_the_service_invariants(seeded):
         day, enrolment = mark.session.date, mark.enrolment
         assert enrolment.enrolled_on <= day <= (enrolment.end_date or today)
     # The access log names the institution holding the participant.
-    assert not AccessLog.objects.exclude(
-        institution_id=F("participant__institution_id")
-    ).exists()
+    assert not AccessLog.objects.exclude(institution_id=F("participant__institution_id")).exists()
     assert AccessLog.objects.count() == Participant.objects.count() + len(enrolments)
 
 

@@ -6,7 +6,7 @@ import datetime
 import json
 from argparse import ArgumentParser, ArgumentTypeError
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -84,7 +84,8 @@ class Command(BaseCommand):
                 replace=options["replace"],
                 allow_known_password=options["allow_known_password"],
                 today=options["today"],
-                progress=self.stderr._out,
+                # The stream itself: the wrapper would end every redraw with a new line.
+                progress=cast(TextIO, self.stderr._out),
             )
         except ScaleRefused as exc:
             raise CommandError(

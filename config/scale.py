@@ -1259,7 +1259,7 @@ class _Generator:
                         )  # fmt: skip
                         enrolments_made += 1
                         if ended is None:
-                            break  # still under way: nothing after it
+                            break
                         day = ended + r.randint(14, 120)
                     self.progress.advance()
                 s.flush()
@@ -1282,7 +1282,7 @@ class _Generator:
         t_log: _Table,
     ) -> int | None:
         """One enrolment from its intake screening on `day` as far as today allows; returns
-        the day it ended, or None if it is still under way."""
+        the day it ended, or None if it is still under way or ended in a transfer."""
         r = self.rng
         S = Enrolment.Status
         today = self.today.toordinal()
@@ -1389,7 +1389,10 @@ class _Generator:
                      self._at(date(when), 14, minute))  # fmt: skip
         for phase, start, stop in phases:
             t_ep.add(t_ep.pk(), pk, phase, date(start), date(stop) if stop else None)
-        return end if status not in (S.SCREENED, S.ASSESSED, *Enrolment.ACTIVE_STATUSES) else None
+        # Nothing follows an enrolment still under way, nor a transfer to another unit.
+        if status in (S.SCREENED, S.ASSESSED, S.TRANSFERRED, *Enrolment.ACTIVE_STATUSES):
+            return None
+        return end
 
     def _rescreen(self, t_scr, t_score, participant, enrolment, day, drugs, recorder) -> None:
         r = self.rng

@@ -869,10 +869,10 @@ class _Generator:
             if made >= total:
                 break
             unit = self.unit_by_pk[host]
-            # Early in the period, for five years: most are still in force today.
-            signed = self._day(self.first_day, self.first_day + datetime.timedelta(days=730))
+            # Early in the period, for six years: most are still in force today.
+            signed = self._day(self.first_day, self.first_day + datetime.timedelta(days=365))
             pk = self._agreement([unit, self.unit_by_pk[unit.bnnk]], status="signed",
-                                 signed=signed, term=60)  # fmt: skip
+                                 signed=signed, term=72)  # fmt: skip
             self.host_agreements.setdefault(host, []).append(self._signed_span(pk))
             made += 1
         weights = list(itertools.accumulate(u.weight for u in self.correctional))
@@ -1260,7 +1260,7 @@ class _Generator:
                         enrolments_made += 1
                         if ended is None:
                             break
-                        day = ended + r.randint(14, 120)
+                        day = ended + r.randint(7, 60)
                     self.progress.advance()
                 s.flush()
         self.progress.end()

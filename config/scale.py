@@ -1199,7 +1199,6 @@ class _Generator:
         holders = [u for u in self.correctional if u.pk in self.serving]
         weights = list(itertools.accumulate(u.weight for u in holders))
         n_people, n_enrol = c["participants"], c["enrolments"]
-        per_person = n_enrol / n_people
         self._stage("participants, enrolments", n_people)
         enrolments_made = 0
         chunk = 20_000
@@ -1207,7 +1206,7 @@ class _Generator:
         first_ord = self.first_day.toordinal()
         for start in range(0, n_people, chunk):
             with transaction.atomic():
-                for i in range(start, min(n_people, start + chunk)):
+                for _i in range(start, min(n_people, start + chunk)):
                     unit = holders[bisect.bisect(weights, r.random() * weights[-1])]
                     unit.number_seq += 1
                     pk = t_part.pk()
@@ -1231,11 +1230,9 @@ class _Generator:
                     t_log.add(t_log.pk(), recorder, pk, unit.pk, "change",
                               "participant created", "", "", 1, self._at(arrival_day, 8),
                               )  # fmt: skip
-                    # How many enrolments: on average what the plan asks, one after another.
-                    remaining = n_people - i
-                    wanted = (n_enrol - enrolments_made) / remaining
-                    k = max(1, min(6, round(r.expovariate(1 / max(wanted, 0.5)) + 0.5)))
-                    k = min(k, max(1, round(per_person * 2)))
+                    # One enrolment after another, as many as the time since arrival and the
+                    # programmes there allow (about 3.3 each on average), until the plan's total.
+                    k = 8 if enrolments_made < n_enrol else 0
                     day = arrival + r.randint(1, 30)
                     programmes = list(self.serving[unit.pk])
                     r.shuffle(programmes)

@@ -261,9 +261,10 @@ class Progress:
         self.started = time.monotonic()
         self.stage_started = self.started
         self.drawn = 0.0
+        self.tenth = 0
 
     def begin(self, stage: str, total: int) -> None:
-        self.stage, self.total, self.done = stage, max(1, total), 0
+        self.stage, self.total, self.done, self.tenth = stage, max(1, total), 0, 0
         self.stage_started = time.monotonic()
         self._draw(force=True)
 
@@ -283,10 +284,16 @@ class Progress:
         if self.stream is None:
             return
         now = time.monotonic()
-        if not force and (not self.tty or now - self.drawn < 0.2):
-            return
         if not self.tty and self.done < self.total:
-            return  # one line per stage when the stream is a file or a pipe
+            # To a file or a pipe: a line at each tenth of a long stage, the bar at its end.
+            tenth = 10 * self.done // self.total
+            if tenth > self.tenth and now - self.stage_started > 5:
+                self.tenth = tenth
+                self.stream.write(f"{self.stage:<24} {tenth * 10:3d}% {self.done:>10,}\n")
+                self.stream.flush()
+            return
+        if self.tty and not force and now - self.drawn < 0.2:
+            return
         self.drawn = now
         share = min(1.0, self.done / self.total)
         filled = int(share * self.WIDTH)

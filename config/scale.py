@@ -284,10 +284,10 @@ class Progress:
         if self.stream is None:
             return
         now = time.monotonic()
-        if not self.tty and self.done < self.total:
+        if not self.tty and (self.done < self.total or not force):
             # To a file or a pipe: a line at each tenth of a long stage, the bar at its end.
             tenth = 10 * self.done // self.total
-            if tenth > self.tenth and now - self.stage_started > 5:
+            if self.done < self.total and tenth > self.tenth and now - self.stage_started > 5:
                 self.tenth = tenth
                 self.stream.write(f"{self.stage:<24} {tenth * 10:3d}% {self.done:>10,}\n")
                 self.stream.flush()

@@ -97,6 +97,10 @@ def test_accounts_file_and_roles(seeded):
     assert held.most_common(1)[0][0] == busy_unit.pk
     assert accounts["busy_staff"] in out and SCALE_PASSWORD in out
     assert "participants, enrolments" in err and "100%" in err
+    # Written to a file: one finished bar per stage, each on its own line.
+    stages = [line for line in err.splitlines() if "[" in line]
+    assert all(line.count("[") == 1 and line.endswith(" s") for line in stages), err
+    assert len(stages) >= 8
 
 
 def test_sampled_rows_pass_full_clean(seeded):

@@ -4,7 +4,10 @@ Signed scans, issued PDFs and institution logos are kept in one private store, t
 entry of STORAGES (built from STORAGE_URL by `config.storage`): the local folder
 MEDIA_ROOT/private by default (`LocalPrivateStorage`), or an S3-compatible object store
 (`S3PrivateStorage`, django-storages). Neither has a public URL: files are only served by the
-views that check access, which stream them (`open_for_serving`).
+views that check access, which stream them from `storage.open` in a FileResponse (an object
+store's file is fetched at opening, so a failure is never a response cut short). They do not
+redirect to signed URLs: a URL would outlive the access check, show up in browser history,
+proxies and referrers, and need the store reachable from users' networks.
 
 A store that cannot be reached raises `StorageUnavailable` (an OSError), whatever the backend:
 the outage middleware answers it with the "temporarily unavailable" page, and the services
@@ -24,7 +27,7 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -118,7 +121,15 @@ class S3PrivateStorage(S3Storage):
             raise
 
     def _open(self, name, mode="rb"):
-        return self._call(super()._open, name, mode)
+        def fetched():
+            handle = S3Storage._open(self, name, mode)
+            if "r" in mode:
+                # Fetched now, so that a failing store fails here, as a StorageUnavailable, and
+                # not in the middle of a response; into memory, or a temporary file if large.
+                handle.file  # noqa: B018
+            return handle
+
+        return self._call(fetched)
 
     def _save(self, name, content):
         return self._call(super()._save, name, content)
@@ -163,23 +174,6 @@ def get_private_storage() -> Storage:
 def _reset_private_files(*, setting: str, **kwargs: object) -> None:
     if setting == "STORAGES":
         private_files._wrapped = empty  # type: ignore[attr-defined]
-
-
-def open_for_serving(storage: Storage, name: str) -> IO[bytes]:
-    """`name` opened for a FileResponse, its bytes already fetched from the store, so that a
-    failing store is a StorageUnavailable here and not a response cut in the middle.
-    FileNotFoundError when the file is gone."""
-    handle = storage.open(name, "rb")
-    try:
-        handle.file  # noqa: B018 - an object store's file downloads when first touched
-    except Exception as exc:
-        handle.close()
-        if isinstance(exc, OSError):
-            raise
-        if _s3_failure(exc):
-            raise StorageUnavailable(f"The file store failed: {exc}") from exc
-        raise
-    return handle
 
 
 class _FileAt(File):

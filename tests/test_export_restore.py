@@ -150,7 +150,7 @@ def test_round_trip_loses_nothing_and_bad_restores_keep_nothing(settings, tmp_pa
     assert archive.stat().st_mode & 0o777 == 0o600
     with zipfile.ZipFile(archive) as opened:
         manifest = json.loads(opened.read("manifest.json"))
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["counts"] == {label: len(rows) for label, rows in before.items()}
     assert {entry["path"]: entry["sha256"] for entry in manifest["files"]} == {
         name: hashlib.sha256(content).hexdigest() for name, content in files_before.items()

@@ -168,19 +168,13 @@ def _active_in_dictionary(dictionary: DictionaryObject) -> str | None:
     return None
 
 
-def _is_damage(record: logging.LogRecord) -> bool:
-    # pypdf logs instead of raising when it had to guess: an error anywhere, or a stream (page
-    # content) that did not decode, means part of the document is lost. Other warnings are
-    # about harmless non-conformities that real scanners produce, so they are let through.
-    return record.levelno >= logging.ERROR or record.name.startswith("pypdf.filters")
-
-
 def declared_pages(reader: PdfReader) -> int:
     """The page count the page tree's root declares (/Count): read without visiting a page."""
     try:
-        count = reader.trailer["/Root"]["/Pages"]["/Count"]
+        root = reader.trailer["/Root"].get_object()
+        count = root["/Pages"].get_object()["/Count"]  # type: ignore[index]
         return int(count)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise Refused("damaged") from None
 
 

@@ -76,7 +76,7 @@ class LocalPrivateStorage(FileSystemStorage):
 
     def _save(self, name, content):
         try:
-            return super()._save(name, content)
+            return super()._save(name, content)  # type: ignore[misc]
         except (FileExistsError, FileNotFoundError):
             raise
         except OSError as exc:  # a full, read-only or vanished disk

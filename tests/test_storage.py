@@ -130,7 +130,7 @@ def test_storage_url_chooses_the_backend():
     ],
 )
 def test_a_malformed_storage_url_stops_start_up(url, keys):
-    with pytest.raises(ImproperlyConfigured, match="STORAGE_URL|S3_ACCESS_KEY_ID"):
+    with pytest.raises(ImproperlyConfigured, match=r"STORAGE_URL|S3_ACCESS_KEY_ID"):
         private_storage_setting(url, **keys)
 
 
@@ -216,16 +216,15 @@ def test_backup_and_restore_into_the_object_store(s3, settings, tmp_path):
         )
 
     # A new, empty bucket and database: the restore writes the files into the object store.
-    s3.client.delete_objects(
-        Bucket=s3.bucket, Delete={"Objects": [{"Key": key} for key in before]}
-    )
+    s3.client.delete_objects(Bucket=s3.bucket, Delete={"Objects": [{"Key": key} for key in before]})
     call_command("flush", interactive=False, verbosity=0)
     call_command("restore_data", str(archive), stdout=io.StringIO())
     assert {key: body(s3, key) for key in keys(s3)} == before
     restored = Institution.objects.get(name="BNNK Batang Cadangan")
-    assert issuing.read_issued(IssuedDocument.objects.get()) == before[
-        f"registry/{IssuedDocument.objects.get().file.name}"
-    ]
+    assert (
+        issuing.read_issued(IssuedDocument.objects.get())
+        == before[f"registry/{IssuedDocument.objects.get().file.name}"]
+    )
     assert restored.logo.name and f"registry/{restored.logo.name}" in before
 
 

@@ -161,7 +161,7 @@ def test_a_process_killed_between_the_file_and_its_row_leaves_only_what_the_swee
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
-    child = subprocess.run(
+    child = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script],
         env=env,
         cwd=django_settings.BASE_DIR,

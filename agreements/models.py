@@ -5,40 +5,30 @@ from __future__ import annotations
 import datetime
 import secrets
 import uuid
-from pathlib import Path
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from institutions.files import LocalPrivateStorage, get_private_storage, private_files
 from institutions.models import Institution, Person
 
 from .terbilang import pihak_label
 
 
-class PrivateStorage(FileSystemStorage):
-    """Files under MEDIA_ROOT/private: no URL, served only by views that check access."""
+class PrivateStorage(LocalPrivateStorage):
+    """Named by the first migrations of the file fields; the fields now use the configured
+    private store (`institutions.files.get_private_storage`)."""
 
     def __init__(self) -> None:
         super().__init__()
 
-    @property
-    def base_location(self):  # read at use, so tests can point MEDIA_ROOT elsewhere
-        return str(Path(settings.MEDIA_ROOT) / "private")
 
-    @property
-    def location(self):
-        return str(Path(self.base_location).resolve())
-
-    def url(self, name):
-        raise NotImplementedError("Private files have no URL; serve them through a view.")
-
-
-private_storage = PrivateStorage()
+#: The private store of scans and issued documents (and logos): see `institutions.files`.
+private_storage = private_files
 
 
 class AgreementQuerySet(models.QuerySet["Agreement"]):
@@ -615,7 +605,7 @@ class SignedScan(models.Model):
     agreement = models.ForeignKey(
         Agreement, on_delete=models.PROTECT, related_name="scans", verbose_name=_("agreement")
     )
-    file = models.FileField(_("file"), upload_to=_scan_path, storage=private_storage)
+    file = models.FileField(_("file"), upload_to=_scan_path, storage=get_private_storage)
     original_name = models.CharField(_("uploaded file name"), max_length=255)
     size = models.PositiveBigIntegerField(_("size (bytes)"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
@@ -804,7 +794,7 @@ class IssuedDocument(models.Model):
         related_name="issued_document",
         verbose_name=_("agreement"),
     )
-    file = models.FileField(_("file"), upload_to=_issued_path, storage=private_storage)
+    file = models.FileField(_("file"), upload_to=_issued_path, storage=get_private_storage)
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     size = models.PositiveBigIntegerField(_("size (bytes)"))
     verification_code = models.CharField(

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from config import routers
 from config.logging import request_id_var
 from institutions import otp
+from institutions.files import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +292,8 @@ class HealthCheckMiddleware:
 #: Seconds a client is asked to wait before retrying during a database outage.
 OUTAGE_RETRY_AFTER = 30
 #: The exceptions that mean the database cannot be reached (as opposed to a wrong query).
-OUTAGE_ERRORS = (OperationalError, InterfaceError)
+# A file store that cannot be reached is an outage too (institutions.files).
+OUTAGE_ERRORS = (OperationalError, InterfaceError, StorageUnavailable)
 _OUTAGE_MARK = "_database_outage"
 
 
@@ -330,7 +332,9 @@ class DatabaseOutageMiddleware:
         if not isinstance(exception, OUTAGE_ERRORS):
             return None
         logger.error(
-            "The database is unavailable: %s answered 503", request.path, exc_info=exception
+            "The database or file store is unavailable: %s answered 503",
+            request.path,
+            exc_info=exception,
         )
         return outage_response()
 

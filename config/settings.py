@@ -14,6 +14,7 @@ from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 from config.logging import logging_config
+from .storage import private_storage_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -381,26 +382,65 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(_read("STATIC_ROOT", env.str, str(VAR_DIR / "static")))
+# Uploaded and issued files (signed scans, issued PDFs, institution logos) hold official
+# documents: they live outside any public URL (there is no MEDIA_URL) and are only served through
+# views that check access. STORAGE_URL chooses where (config/storage.py): by default the local
+# private folder MEDIA_ROOT/private, or an S3-compatible object store (s3://bucket/prefix?…).
+MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
+#: Seconds a signed URL of the object store would stay valid (the site streams files itself).
+S3_SIGNED_URL_SECONDS: int = _read("S3_SIGNED_URL_SECONDS", env.int, 60)
+#: Seconds to wait for the object store to connect or answer before the request gives up.
+STORAGE_TIMEOUT_SECONDS: int = _read("STORAGE_TIMEOUT_SECONDS", env.int, 10)
+if S3_SIGNED_URL_SECONDS < 1 or STORAGE_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "Environment variables S3_SIGNED_URL_SECONDS and STORAGE_TIMEOUT_SECONDS must be at "
+        "least 1."
+    )
+_private_files = private_storage_setting(
+    _read("STORAGE_URL", env.str, ""),
+    access_key=_read("S3_ACCESS_KEY_ID", env.str, ""),
+    secret_key=_read("S3_SECRET_ACCESS_KEY", env.str, ""),
+    signed_url_seconds=S3_SIGNED_URL_SECONDS,
+    timeout_seconds=STORAGE_TIMEOUT_SECONDS,
+)
 # In production the application server answers for static files (WhiteNoise), from
 # `collectstatic`'s output with content-hashed names, so they can be cached for ever.
+# "default" is the private store too: a file saved through Django's default storage is never
+# put anywhere public.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _private_files,
+    "private": _private_files,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-
-# Uploaded files (signed scans) hold official documents: they live outside any public URL
-# (there is no MEDIA_URL) and are only served through views that check access.
-MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
 # Readable by the application's own account and group only.
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+#: Uploads larger than 2.5 MB are spooled to disk while the request is read: into this private
+#: folder, not the system's temporary one; `sweep_files` removes what a crashed request left.
+FILE_UPLOAD_TEMP_DIR = str(
+    Path(_read("FILE_UPLOAD_TEMP_DIR", env.str, str(VAR_DIR / "upload-tmp"))).resolve()
+)
+#: Files that no row names (left by a crash between writing a file and committing its row)
+#: are removed by `sweep_files` once older than this many hours.
+ORPHAN_FILE_GRACE_HOURS: int = _read("ORPHAN_FILE_GRACE_HOURS", env.int, 24)
+if ORPHAN_FILE_GRACE_HOURS < 1:
+    raise ImproperlyConfigured("Environment variable ORPHAN_FILE_GRACE_HOURS must be at least 1.")
 
 #: The largest signed scan accepted, in megabytes.
 SIGNED_SCAN_MAX_MB: int = _read("SIGNED_SCAN_MAX_MB", env.int, 20)
+#: The most pages a signed scan may have; a file declaring more is refused before it is read.
+SIGNED_SCAN_MAX_PAGES: int = _read("SIGNED_SCAN_MAX_PAGES", env.int, 500)
+#: Seconds the check of one scan may take (in a child process, stopped when over): well under
+#: the application server's timeout, so no upload can hold a worker.
+SCAN_CHECK_SECONDS: int = _read("SCAN_CHECK_SECONDS", env.int, 20)
+if SIGNED_SCAN_MAX_PAGES < 1 or SCAN_CHECK_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "Environment variables SIGNED_SCAN_MAX_PAGES and SCAN_CHECK_SECONDS must be at least 1."
+    )
 #: Optional PAdES signing of issued PDFs: a PKCS#12 file (key and chain) and its password.
 PDF_SIGNING_PKCS12: str = _read("PDF_SIGNING_PKCS12", env.str, "")
 PDF_SIGNING_PASSWORD: str = _read("PDF_SIGNING_PASSWORD", env.str, "")

@@ -7,6 +7,7 @@ class InstitutionsConfig(AppConfig):
     verbose_name = _("Institutions")
 
     def ready(self) -> None:
-        from . import signals
+        from . import files, signals
 
         signals.connect()
+        files.ensure_upload_folder()

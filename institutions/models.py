@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from PIL import Image
 
+from .files import get_private_storage
+
 #: The largest logo accepted: it is embedded in every PDF of the institution's agreements.
 LOGO_MAX_BYTES = 1024 * 1024
 #: The widest and tallest logo accepted, in pixels: a few bytes of PNG can declare billions of
@@ -104,6 +106,7 @@ class Institution(models.Model):
     logo = models.ImageField(
         _("logo"),
         upload_to=_logo_path,
+        storage=get_private_storage,
         blank=True,
         validators=[validate_logo],
         help_text=_("PNG or JPEG, at most 1 MB; printed above the agreement's title."),

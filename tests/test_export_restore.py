@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db.models.fields.files import FieldFile
 
@@ -150,7 +151,7 @@ def test_round_trip_loses_nothing_and_bad_restores_keep_nothing(settings, tmp_pa
     assert archive.stat().st_mode & 0o777 == 0o600
     with zipfile.ZipFile(archive) as opened:
         manifest = json.loads(opened.read("manifest.json"))
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["counts"] == {label: len(rows) for label, rows in before.items()}
     assert {entry["path"]: entry["sha256"] for entry in manifest["files"]} == {
         name: hashlib.sha256(content).hexdigest() for name, content in files_before.items()
@@ -259,3 +260,100 @@ def test_export_does_not_overwrite_a_file(tmp_path):
         call_command("export_data", str(existing))
     assert existing.read_bytes() == b"an older backup"
     assert list(tmp_path.iterdir()) == [existing]
+
+
+# --- Every file the database names, whatever holds it; retried restores -------------------
+
+
+def _logo_institution() -> Institution:
+    from tests.institutions.test_logo import image_bytes
+
+    rutan = factories.institution("Rumah Tahanan Negara Kelas IIA Berlogo")
+    rutan.logo = SimpleUploadedFile("logo.png", image_bytes("PNG"))
+    rutan.full_clean()
+    rutan.save()
+    return rutan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logos_are_in_the_backup_and_come_back(tmp_path):
+    rutan = _logo_institution()
+    logo = rutan.logo.read()
+    archive = tmp_path / "backup.zip"
+    call_command("export_data", str(archive), stdout=io.StringIO())
+    with zipfile.ZipFile(archive) as opened:
+        manifest = json.loads(opened.read("manifest.json"))
+        assert opened.read(f"files/{rutan.logo.name}") == logo
+    assert manifest["files"][0]["fields"] == ["institutions.Institution.logo"]
+
+    call_command("flush", interactive=False, verbosity=0)
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / "private")
+    call_command("restore_data", str(archive), stdout=io.StringIO())
+    restored = Institution.objects.get(pk=rutan.pk)
+    with restored.logo.open("rb") as handle:
+        assert handle.read() == logo
+
+
+@pytest.mark.django_db
+def test_a_named_file_that_cannot_be_read_makes_the_backup_fail(tmp_path):
+    rutan = _logo_institution()
+    (Path(settings.MEDIA_ROOT) / "private" / rutan.logo.name).unlink()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    with pytest.raises(CommandError) as failed:
+        call_command("export_data", str(backups / "backup.zip"), stdout=io.StringIO())
+    message = str(failed.value)
+    assert "cannot be read" in message
+    assert f"institutions.Institution.logo: {rutan.logo.name}" in message
+    assert list(backups.iterdir()) == []  # no archive, no partial file
+
+
+@pytest.mark.django_db
+def test_only_named_files_are_exported_not_orphans(tmp_path):
+    rutan = _logo_institution()
+    orphan = Path(settings.MEDIA_ROOT) / "private" / "signed-scans" / "9" / "orphan.pdf"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"%PDF-1.7 left by a crash")
+    archive = tmp_path / "backup.zip"
+    call_command("export_data", str(archive), stdout=io.StringIO())
+    with zipfile.ZipFile(archive) as opened:
+        assert [n for n in opened.namelist() if n.startswith("files/")] == [
+            f"files/{rutan.logo.name}"
+        ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restore_killed_mid_file_can_be_retried(tmp_path):
+    rutan = _logo_institution()
+    scan_owner = factories.user("pengunggah")
+    agreement = factories.agreement(rutan, factories.institution(kind="bnnk"))
+    content = b"%PDF-1.7\nscan\n%%EOF\n"
+    scan = SignedScan.objects.create(
+        agreement=agreement,
+        file=ContentFile(content, name="upload.pdf"),
+        original_name="scan.pdf",
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        pages=1,
+        uploaded_by=scan_owner,
+    )
+    archive = tmp_path / "backup.zip"
+    call_command("export_data", str(archive), stdout=io.StringIO())
+    files_before = private_files()
+    call_command("flush", interactive=False, verbosity=0)
+    root = Path(settings.MEDIA_ROOT) / "private"
+    # What a restore killed while writing the scan left: the logo complete (rows rolled back
+    # with the killed connection), the scan half written under the temporary names of this
+    # version and of the earlier one.
+    scan_path = root / scan.file.name
+    scan_path.unlink()
+    (scan_path.parent / f".{scan_path.name}.part").write_bytes(content[:5])
+    (scan_path.parent / ".restore-abc123.part").write_bytes(content[:7])
+
+    call_command("restore_data", str(archive), stdout=io.StringIO())
+    assert SignedScan.objects.get().file.read() == content
+    assert not (scan_path.parent / f".{scan_path.name}.part").exists()
+    # The other temporary file names no row: the sweep removes it after its grace period.
+    assert set(private_files()) == set(files_before) | {
+        f"{Path(scan.file.name).parent.as_posix()}/.restore-abc123.part"
+    }

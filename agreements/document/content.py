@@ -21,6 +21,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from institutions.files import StorageUnavailable
 from institutions.models import Institution
 
 from ..models import Agreement, Article, Party
@@ -95,8 +96,10 @@ def logo_data_uri(institution: Institution) -> str:
     try:
         with institution.logo.open("rb") as handle:
             content = handle.read()
+    except StorageUnavailable:
+        raise  # a store that is down must not issue a document without its logo for ever
     except OSError:
-        logger.warning("Logo of institution %s cannot be read", institution.pk)
+        logger.error("Logo of institution %s cannot be read", institution.pk)
         return ""
     mime = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
     return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"

@@ -11,11 +11,14 @@ An upload is recorded in `institutions.history` as a change of the agreement, un
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+import subprocess
+import sys
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -29,13 +32,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from institutions import history
 from institutions.access import Account
+from institutions.files import StorageUnavailable
 from institutions.models import History
 
-from .. import access
+from .. import access, scancheck
 from ..models import Agreement, SignedScan, private_storage
 
 logger = logging.getLogger(__name__)
@@ -49,50 +52,8 @@ CHUNK_SIZE = 64 * 1024
 #: Uploads up to this size are checked in memory, larger ones in a temporary file.
 SPOOL_IN_MEMORY = 4 * 1024 * 1024
 _FILENAME_SLUG_MAX = 60
-#: The most PDF objects the active-content check visits; a scan has a few per page, so a file
-#: with more is refused rather than walked for ever.
-MAX_OBJECTS_CHECKED = 200_000
+MAX_OBJECTS_CHECKED = scancheck.MAX_OBJECTS_CHECKED
 
-#: Keys whose mere presence in any dictionary means the file can run or fetch something:
-#: scripts, actions on opening or on events, embedded files, rich media, XML forms.
-_ACTIVE_KEYS = frozenset(
-    {
-        "/JavaScript",
-        "/JS",
-        "/OpenAction",
-        "/AA",
-        "/EmbeddedFiles",
-        "/EmbeddedFile",
-        "/XFA",
-        "/RichMedia",
-        "/RichMediaContent",
-        "/Launch",
-        "/EF",
-    }
-)
-#: Action types (`/S`) that run, submit, import, open another file or go to an address.
-_ACTIVE_ACTIONS = frozenset(
-    {
-        "/JavaScript",
-        "/Launch",
-        "/SubmitForm",
-        "/ImportData",
-        "/GoToR",
-        "/GoToE",
-        "/URI",
-        "/RichMediaExecute",
-        "/Rendition",
-        "/Movie",
-        "/Sound",
-        "/GoTo3DView",
-    }
-)
-#: Annotation types that carry a file or media, or play something.
-_ACTIVE_ANNOTATIONS = frozenset(
-    {"/FileAttachment", "/RichMedia", "/Screen", "/Movie", "/Sound", "/3D"}
-)
-#: Dictionary types that are in themselves embedded content.
-_ACTIVE_TYPES = frozenset({"/EmbeddedFile", "/Filespec", "/RichMediaSettings"})
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -161,43 +122,6 @@ def _read_upload(upload: UploadedFile, limit: int) -> Iterator[_Copy]:
         yield _Copy(stream=copy, size=size, sha256=digest.hexdigest())
 
 
-class _LogRecords(logging.Handler):
-    """Collects what pypdf reports in this thread while reading, to tell a repaired file from a
-    sound one."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.thread = threading.get_ident()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.records.append(record)
-
-
-@contextmanager
-def _pypdf_reports() -> Iterator[list[logging.LogRecord]]:
-    """The warnings and errors pypdf logs inside the block, whatever the logging settings."""
-    handler = _LogRecords()
-    pypdf_logger = logging.getLogger("pypdf")
-    previous_level = pypdf_logger.level
-    if not pypdf_logger.isEnabledFor(logging.WARNING):
-        pypdf_logger.setLevel(logging.WARNING)
-    pypdf_logger.addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        pypdf_logger.removeHandler(handler)
-        pypdf_logger.setLevel(previous_level)
-
-
-def _is_damage(record: logging.LogRecord) -> bool:
-    # pypdf logs instead of raising when it had to guess: an error anywhere, or a stream (page
-    # content) that did not decode, means part of the document is lost. Other warnings are
-    # about harmless non-conformities that real scanners produce, so they are let through.
-    return record.levelno >= logging.ERROR or record.name.startswith("pypdf.filters")
-
-
 def _active_content() -> ValidationError:
     return ValidationError(
         _(
@@ -220,60 +144,72 @@ def _too_complex() -> ValidationError:
     )
 
 
+def _too_many_pages() -> ValidationError:
+    return ValidationError(
+        _(
+            "The PDF has more than %(max)s pages. Upload the signed agreement alone, without "
+            "annexes, or split it into several scans."
+        ),
+        code="too_many_pages",
+        params={"max": settings.SIGNED_SCAN_MAX_PAGES},
+    )
+
+
+def _too_slow() -> ValidationError:
+    return ValidationError(
+        _(
+            "The PDF could not be checked within %(seconds)s seconds: it is too complex. "
+            "Upload a plain scan of the signed paper, for example scanned at a lower "
+            "resolution."
+        ),
+        code="too_slow",
+        params={"seconds": settings.SCAN_CHECK_SECONDS},
+    )
+
+
+def _encrypted() -> ValidationError:
+    return ValidationError(
+        _(
+            "The PDF is encrypted or password-protected. Upload a copy without "
+            "protection, so that it can be opened and checked."
+        ),
+        code="encrypted",
+    )
+
+
+def _no_pages() -> ValidationError:
+    return ValidationError(_("The PDF has no pages."), code="no_pages")
+
+
+#: What the child process's refusal codes mean to the uploader.
+REASONS: dict[str, Callable[[], ValidationError]] = {
+    "damaged": _damaged,
+    "encrypted": _encrypted,
+    "no_pages": _no_pages,
+    "active_content": _active_content,
+    "too_complex": _too_complex,
+    "too_many_pages": _too_many_pages,
+}
+
+
 def find_active_content(reader: PdfReader, *, limit: int = MAX_OBJECTS_CHECKED) -> str | None:
-    """What active content the PDF holds (the first key or type found), or None.
-
-    Walks the whole object graph from the trailer (the catalogue, its name trees, the pages
-    and their annotations, the form fields, the outline, everything they reach), each object
-    once, without decoding any stream. More than `limit` objects raises `_too_complex`.
-    """
-    seen: set[tuple[int, int]] = set()
-    pending: list[object] = [reader.trailer]
-    visited = 0
-    while pending:
-        item = pending.pop()
-        if isinstance(item, IndirectObject):
-            key = (item.idnum, item.generation)
-            if key in seen:
-                continue
-            seen.add(key)
-            item = item.get_object()
-        visited += 1
-        if visited > limit:
-            raise _too_complex()
-        if isinstance(item, DictionaryObject):
-            found = _active_in_dictionary(item)
-            if found:
-                return found
-            pending.extend(item.values())
-        elif isinstance(item, ArrayObject):
-            pending.extend(item)
-    return None
-
-
-def _active_in_dictionary(dictionary: DictionaryObject) -> str | None:
-    for key in dictionary:
-        if key in _ACTIVE_KEYS:
-            return str(key)
-    for key, active in (
-        ("/S", _ACTIVE_ACTIONS),
-        ("/Subtype", _ACTIVE_ANNOTATIONS),
-        ("/Type", _ACTIVE_TYPES),
-    ):
-        value = dictionary.get(key)
-        if isinstance(value, NameObject) and value in active:
-            return f"{key} {value}"
-    return None
+    """What active content the PDF holds (see `agreements.scancheck.find_active_content`),
+    with too many objects to walk refused as "too_complex"."""
+    try:
+        return scancheck.find_active_content(reader, limit=limit)
+    except scancheck.Refused as refused:
+        raise REASONS[refused.code]() from None
 
 
 def inspect_pdf(stream: IO[bytes], size: int) -> int:
-    """Check that `stream` holds a complete, readable, unencrypted PDF; return its page count.
+    """Check that `stream` holds a complete, readable, unencrypted PDF of at most
+    SIGNED_SCAN_MAX_PAGES pages without active content; return its page count.
 
-    pypdf is lenient even in strict mode (it repairs what it can), so the checks are layered:
-    the header and the end-of-file marker, then a strict read of the cross-reference table and
-    page tree, then every page's content stream parsed, with anything pypdf had to repair
-    counted as damage. Last, a PDF with active content (see `find_active_content`) is refused:
-    a scan is published as it was uploaded.
+    The header and the end-of-file marker are checked here; the rest (see
+    `agreements.scancheck`) in a child process that is stopped after SCAN_CHECK_SECONDS, so no
+    upload can keep this worker busy past the server's timeout, however many pages or objects
+    it holds. A page count above the limit is refused from the page tree's own count, before
+    any page is read.
     """
     stream.seek(0)
     if stream.read(len(PDF_HEADER)) != PDF_HEADER:
@@ -282,40 +218,37 @@ def inspect_pdf(stream: IO[bytes], size: int) -> int:
     if EOF_MARKER not in stream.read():
         raise _damaged()
     stream.seek(0)
-
-    with _pypdf_reports() as reports:
-        try:
-            reader = PdfReader(stream, strict=True)
-            if reader.is_encrypted:
-                raise ValidationError(
-                    _(
-                        "The PDF is encrypted or password-protected. Upload a copy without "
-                        "protection, so that it can be opened and checked."
-                    ),
-                    code="encrypted",
-                )
-            pages = len(reader.pages)
-            for page in reader.pages:
-                page.mediabox  # noqa: B018 - reading the geometry walks the inherited keys
-                contents = page.get_contents()
-                if contents is not None:
-                    contents.operations  # noqa: B018 - parsing the content stream is the check
-            active = find_active_content(reader)
-        except ValidationError:
-            raise
-        except Exception as exc:  # pypdf raises many kinds of errors on a damaged file
-            logger.info("Refused a damaged PDF: %s: %s", type(exc).__name__, exc)
-            raise _damaged() from exc
-    damage = [record for record in reports if _is_damage(record)]
-    if damage:
-        logger.info("Refused a PDF that pypdf had to repair: %s", damage[0].getMessage())
-        raise _damaged()
-    if pages == 0:
-        raise ValidationError(_("The PDF has no pages."), code="no_pages")
-    if active is not None:
-        logger.info("Refused a PDF with active content: %s", active)
-        raise _active_content()
-    return pages
+    data = stream.read()
+    stream.seek(0)
+    started = time.monotonic()
+    try:
+        child = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+            [sys.executable, "-m", "agreements.scancheck", str(settings.SIGNED_SCAN_MAX_PAGES)],
+            input=data,
+            capture_output=True,
+            timeout=settings.SCAN_CHECK_SECONDS,
+            cwd=settings.BASE_DIR,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        logger.info("Refused a PDF whose check took over %s s", settings.SCAN_CHECK_SECONDS)
+        raise _too_slow() from None
+    try:
+        answer = json.loads(child.stdout)
+    except ValueError:
+        # The child died (its memory or CPU limit, or a crash in the parser): too much to check.
+        logger.warning(
+            "The scan check ended without an answer (exit %s): %s",
+            child.returncode,
+            child.stderr.decode(errors="replace")[-500:],
+        )
+        raise _too_complex() from None
+    if "refused" in answer:
+        logger.info(
+            "Refused a PDF: %s (checked in %.1f s)", answer["refused"], time.monotonic() - started
+        )
+        raise REASONS.get(answer["refused"], _damaged)()
+    return int(answer["pages"])
 
 
 def _clean_name(name: str | None) -> str:
@@ -335,8 +268,10 @@ def scan_upload(*, agreement: Agreement, user: Account, upload: UploadedFile) ->
 
     Runs in one transaction. The file is written before the row, so the transaction block sits
     inside a try: if the row is refused or the commit fails, the written file is deleted and no
-    orphan is left. (Called inside an outer transaction that later rolls back, the file would
-    stay: Django has no on-rollback hook.)
+    orphan is left. A file store that is down is refused with a clear message (code
+    "storage_unavailable") and nothing is kept. A process killed between the file and the
+    commit (or an outer transaction that rolls back: Django has no on-rollback hook) leaves a
+    file no row names, which `institutions.files.sweep` removes after its grace period.
     """
     if not access.may_edit(user, agreement):
         raise PermissionDenied(_("You may view this agreement but not change it."))
@@ -344,14 +279,29 @@ def scan_upload(*, agreement: Agreement, user: Account, upload: UploadedFile) ->
     try:
         with transaction.atomic():
             return _store(agreement=agreement, user=user, upload=upload, written=written)
+    except StorageUnavailable as exc:
+        _forget(written)
+        logger.error("The file store refused a signed scan: %s", exc)
+        raise ValidationError(
+            _(
+                "The file could not be stored: the file store is temporarily unavailable. "
+                "Nothing was saved; try again in a few minutes."
+            ),
+            code="storage_unavailable",
+        ) from exc
     except BaseException:
-        # The row was not saved (or was rolled back): remove the file written for it.
-        for name in written:
-            try:
-                private_storage.delete(name)
-            except OSError:
-                logger.exception("Could not delete the orphan scan file %s", name)
+        _forget(written)
         raise
+
+
+def _forget(written: list[str]) -> None:
+    # The row was not saved (or was rolled back): remove the file written for it. One that
+    # cannot be removed now (the store is down) is left to `institutions.files.sweep`.
+    for name in written:
+        try:
+            private_storage.delete(name)
+        except OSError:
+            logger.exception("Could not delete the orphan scan file %s", name)
 
 
 def scan_lines(scans: Iterable[SignedScan]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, NameObject
+from pypdf.generic import DecodedStreamObject, NameObject, NumberObject
 
 from agreements.document import render_agreement_html
 from agreements.document.engine import html_to_pdf
@@ -302,6 +303,67 @@ def test_the_uploaders_file_name_is_kept_for_display_only(world):
     scan = stored(world, name='..\\..\\C:\\tmp\\scan\x07 "asli".pdf')
     assert scan.original_name == 'scan "asli".pdf'
     assert "scan" not in Path(scan.file.name).name
+
+
+# --- Bounded checks: no upload holds a worker past the server's timeout ------------------
+
+
+def many_pages(pages: int, *, declared: int | None = None) -> bytes:
+    """A PDF of `pages` pages sharing one content stream of 200 text lines: small in bytes,
+    slow to check page by page (1,040 pages took 21 s unbounded). `declared` overrides the
+    page tree's /Count, as a hostile file could."""
+    writer = PdfWriter()
+    content = DecodedStreamObject()
+    content.set_data(b"BT /F1 12 Tf 72 720 Td (PERJANJIAN KERJA SAMA) Tj ET\n" * 200)
+    shared = writer._add_object(content.flate_encode())
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)[NameObject("/Contents")] = shared
+    if declared is not None:
+        writer._root_object["/Pages"][NameObject("/Count")] = NumberObject(declared)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_thousand_page_scan_is_refused_from_its_page_count_at_once(world, settings):
+    data = many_pages(1200)
+    assert len(data) < 300_000
+    started = time.monotonic()
+    with pytest.raises(ValidationError) as refused:
+        stored(world, data)
+    assert refused.value.code == "too_many_pages"
+    # From the page count alone: unbounded, the pages took over 20 s to check on a busy machine;
+    # the refusal costs the child's start (about half a second of CPU, pypdf's import).
+    assert time.monotonic() - started < 15
+    assert "more than 500 pages" in refused.value.messages[0]
+    assert private_files(settings) == [] and not SignedScan.objects.exists()
+
+
+def test_a_page_tree_that_understates_its_pages_is_still_refused(world, settings):
+    settings.SIGNED_SCAN_MAX_PAGES = 50
+    with pytest.raises(ValidationError) as refused:
+        stored(world, many_pages(80, declared=1))
+    assert refused.value.code == "too_many_pages"
+
+
+def test_a_check_that_takes_too_long_is_stopped(world, settings):
+    settings.SIGNED_SCAN_MAX_PAGES = 100_000
+    settings.SCAN_CHECK_SECONDS = 2
+    started = time.monotonic()
+    with pytest.raises(ValidationError) as refused:
+        stored(world, many_pages(1200))
+    elapsed = time.monotonic() - started
+    assert refused.value.code == "too_slow"
+    assert 2 <= elapsed < 8
+    assert private_files(settings) == [] and not SignedScan.objects.exists()
+
+
+def test_the_upload_page_says_a_long_scan_is_too_long(client, world, settings):
+    client.force_login(world["editor"])
+    response = client.post(upload_url(world["signed"]), {"file": upload(many_pages(1040))})
+    assert response.status_code == 200
+    assert "more than 500 pages" in response.content.decode()
+    assert not SignedScan.objects.exists()
 
 
 # --- Upload view -------------------------------------------------------------------------

@@ -6,9 +6,13 @@ The archive holds:
   admin log (sessions are left out: they are transient and tied to this server's key), in
   Django's JSON serialization. Primary keys are kept; content types and permissions, which
   `migrate` creates with its own keys, are written and matched by natural key.
-- `files/<name>`: every file under MEDIA_ROOT/private (signed scans, issued PDFs).
+- `files/<name>`: every file a row names (signed scans, issued PDFs, institution logos), read
+  through the storage API from whatever store holds it (the local private folder or the object
+  store). A named file that cannot be read makes the export fail: a backup without it would
+  restore rows that name nothing.
 - `manifest.json`: format and version, when and with which Django it was made, the applied
-  migrations, the number of rows of each model, and the size and SHA-256 of every entry.
+  migrations, the number of rows of each model, and the size and SHA-256 of every entry, with
+  the file fields that name each file (`restore_data` writes it through their storage).
 
 `restore_data` loads it into an empty database. The archive holds password hashes and
 specific personal data: it is written readable by its owner only, and must be kept like the
@@ -24,23 +28,26 @@ import os
 import tempfile
 import zipfile
 from argparse import ArgumentParser
-from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import django
 from django.apps import apps
-from django.conf import settings
 from django.core import serializers
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import Storage
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from institutions import files
+
 FORMAT = "pks-registry-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions restore_data reads: 1 had no "fields" (every file went to the private store).
+READABLE_VERSIONS = frozenset({1, 2})
 MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.json"
 FILES_PREFIX = "files/"
@@ -49,6 +56,8 @@ EXCLUDED_MODELS = frozenset({"sessions.session"})
 #: Rows `migrate` creates itself, with keys of its own: written and matched by natural key.
 MIGRATE_CREATED = frozenset({"contenttypes.contenttype", "auth.permission"})
 CHUNK = 1024 * 1024
+#: Archive entries carry no file times (a store's are not the file's): the zip format's epoch.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class LosslessJSONEncoder(DjangoJSONEncoder):
@@ -78,11 +87,6 @@ def exported_models() -> list[type[models.Model]]:
     return serializers.sort_dependencies(by_app.items(), allow_cycles=True)
 
 
-def private_root() -> Path:
-    """Where private files live: MEDIA_ROOT/private (see agreements.models.PrivateStorage)."""
-    return Path(settings.MEDIA_ROOT) / "private"
-
-
 def applied_migrations(using: str = DEFAULT_DB_ALIAS) -> dict[str, list[str]]:
     """The applied migrations of each app, sorted, for comparing two databases' schemas."""
     found: dict[str, list[str]] = {}
@@ -91,13 +95,34 @@ def applied_migrations(using: str = DEFAULT_DB_ALIAS) -> dict[str, list[str]]:
     return found
 
 
-def file_entries(root: Path) -> Iterator[tuple[str, Path]]:
-    """(name relative to `root` in POSIX form, path) of every regular file under `root`."""
-    if not root.is_dir():
-        return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            yield PurePosixPath(path.relative_to(root)).as_posix(), path
+@dataclass
+class NamedFile:
+    """One file the database names: its name in its storage, and the fields naming it."""
+
+    name: str
+    storage: Storage
+    fields: list[str]
+
+
+def field_label(model: type[models.Model], model_field: models.FileField) -> str:
+    """ "app.Model.field", as the manifest names a file field."""
+    return f"{model._meta.label}.{model_field.name}"
+
+
+def named_files(model_list: list[type[models.Model]]) -> list[NamedFile]:
+    """Every file a row of `model_list` names, once each, sorted by name. Two stores holding a
+    file of the same name cannot be told apart in the archive, and are refused."""
+    exported = set(model_list)
+    found: dict[str, NamedFile] = {}
+    for model, model_field in files.file_fields():
+        if model not in exported:
+            continue
+        for name in files.named_files(model, model_field):
+            entry = found.setdefault(name, NamedFile(name, model_field.storage, []))
+            if entry.storage is not model_field.storage:
+                raise CommandError(f"{name} is named in two different file stores.")
+            entry.fields.append(field_label(model, model_field))
+    return [found[name] for name in sorted(found)]
 
 
 def serialize_rows(
@@ -120,46 +145,13 @@ def serialize_rows(
     return objects, counts
 
 
-def files_referenced_but_missing(model_list: list[type[models.Model]]) -> list[str]:
-    """Names in file fields whose file is not on disk (they cannot be exported)."""
-    missing: list[str] = []
-    for model in model_list:
-        for field in model._meta.concrete_fields:
-            if not isinstance(field, models.FileField):
-                continue
-            names = (
-                model._base_manager.exclude(**{field.name: ""})
-                .exclude(**{f"{field.name}__isnull": True})
-                .values_list(field.attname, flat=True)
-            )
-            missing.extend(
-                f"{model._meta.label}.{field.name}: {name}"
-                for name in names
-                if not field.storage.exists(name)
-            )
-    return missing
-
-
-def files_outside_private(model_list: list[type[models.Model]]) -> list[str]:
-    """File fields whose storage is not the private directory: their files are not exported."""
-    root = private_root().resolve()
-    outside = []
-    for model in model_list:
-        for field in model._meta.concrete_fields:
-            if not isinstance(field, models.FileField):
-                continue
-            storage = field.storage
-            if not isinstance(storage, FileSystemStorage) or Path(storage.location) != root:
-                outside.append(f"{model._meta.label}.{field.name}")
-    return outside
-
-
 class Command(BaseCommand):
     help = (
         "Export all data to one zip file: every row (users with their password hashes, "
         "groups, permissions, the admin log, and every record of the project; not sessions) "
-        "and every file under MEDIA_ROOT/private, with a manifest of counts and SHA-256 "
-        "checksums. Load it with restore_data. The file holds personal data and password "
+        "and every file a row names, from whatever store holds it, with a manifest of counts "
+        "and SHA-256 checksums; a named file that cannot be read makes it fail. Load it with "
+        "restore_data. The file holds personal data and password "
         "hashes: it is created readable by its owner only."
     )
 
@@ -173,13 +165,6 @@ class Command(BaseCommand):
         if not target.parent.is_dir():
             raise CommandError(f"The directory {target.parent} does not exist.")
         model_list = exported_models()
-        for label in files_outside_private(model_list):
-            self.stderr.write(
-                self.style.WARNING(
-                    f"Files of {label} are not under MEDIA_ROOT/private and are not exported."
-                )
-            )
-
         handle, part_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".part")
         part = Path(part_name)
         try:
@@ -207,10 +192,8 @@ class Command(BaseCommand):
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             objects, counts = serialize_rows(model_list)
-            missing = files_referenced_but_missing(model_list)
+            named = named_files(model_list)
             migrations = applied_migrations()
-        for name in missing:
-            self.stderr.write(self.style.WARNING(f"Referenced file missing on disk: {name}"))
 
         data = json.dumps(objects, cls=LosslessJSONEncoder, ensure_ascii=False).encode()
         manifest: dict[str, Any] = {
@@ -230,19 +213,43 @@ class Command(BaseCommand):
         }
         with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(DATA_NAME, data)
-            for name, path in file_entries(private_root()):
-                digest = hashlib.sha256()
-                size = 0
-                # Hash the very bytes written, even if the file changes meanwhile.
-                info = zipfile.ZipInfo.from_file(path, FILES_PREFIX + name)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with path.open("rb") as source, archive.open(info, "w") as sink:
-                    while chunk := source.read(CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        sink.write(chunk)
-                manifest["files"].append({"path": name, "size": size, "sha256": digest.hexdigest()})
+            unreadable: list[str] = []
+            for named_file in named:
+                try:
+                    entry = _write_file(archive, named_file)
+                except OSError as exc:
+                    unreadable.append(f"{', '.join(named_file.fields)}: {named_file.name} ({exc})")
+                    continue
+                manifest["files"].append(entry)
+            if unreadable:
+                raise CommandError(
+                    f"{len(unreadable)} file(s) the database names cannot be read, so the "
+                    "backup would be incomplete; nothing was written. Restore or re-upload "
+                    "them, then export again:\n  " + "\n  ".join(unreadable)
+                )
             archive.writestr(
                 MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False).encode()
             )
         return manifest
+
+
+def _write_file(archive: zipfile.ZipFile, named_file: NamedFile) -> dict[str, Any]:
+    """Copy one stored file into the archive; its manifest entry, hashing the very bytes
+    written, even if the file changes meanwhile."""
+    digest = hashlib.sha256()
+    size = 0
+    info = zipfile.ZipInfo(FILES_PREFIX + named_file.name, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    # The source first: a file that cannot be opened adds no entry.
+    with named_file.storage.open(named_file.name, "rb") as source, archive.open(info, "w") as sink:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            sink.write(chunk)
+    return {
+        "path": named_file.name,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "fields": named_file.fields,
+    }

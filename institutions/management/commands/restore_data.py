@@ -5,8 +5,13 @@ same migrations applied, that it lists exactly the entries it holds under safe n
 SHA-256 of each entry. The database must be empty (freshly migrated: only the content types and
 permissions `migrate` creates); a database with any other row is refused, always.
 
-Rows are loaded in one transaction; the files are written last, into MEDIA_ROOT/private. If
-anything fails, the transaction is rolled back and the files written so far are removed.
+Rows are loaded in one transaction; the files are written last, through the storage API, into
+the store of the fields that name them (the local private folder or the object store). Each
+file is first extracted to a temporary file and checked, then moved (local) or uploaded (object
+store) under its name, so a name never holds half a file. If anything fails, the transaction is
+rolled back and the files written so far are removed; a restore killed outright leaves only
+complete files, which a retried restore finds identical and keeps (and temporary files that
+`sweep_files` removes).
 """
 
 from __future__ import annotations
@@ -14,30 +19,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import zipfile
 from argparse import ArgumentParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
+from django.core.exceptions import FieldDoesNotExist, SuspiciousOperation
+from django.core.files.storage import FileSystemStorage, Storage
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.core.serializers.base import DeserializationError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
+
+from institutions import files
 
 from .export_data import (
     CHUNK,
     DATA_NAME,
     FILES_PREFIX,
     FORMAT,
-    FORMAT_VERSION,
     MANIFEST_NAME,
     MIGRATE_CREATED,
+    READABLE_VERSIONS,
     applied_migrations,
     exported_models,
-    private_root,
 )
 
 
@@ -75,10 +85,10 @@ def read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
         raise RestoreRefused(f"The manifest is not valid JSON: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise RestoreRefused("This is not an export_data archive of this application.")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise RestoreRefused(
             f"Archive format version {manifest.get('format_version')!r} is not supported "
-            f"(this version reads {FORMAT_VERSION})."
+            f"(this version reads {', '.join(map(str, sorted(READABLE_VERSIONS)))})."
         )
     for key, kind in (("counts", dict), ("data", dict), ("files", list), ("migrations", dict)):
         if not isinstance(manifest.get(key), kind):
@@ -123,8 +133,9 @@ def verify_archive(archive: zipfile.ZipFile, manifest: dict[str, Any]) -> list[d
 class Command(BaseCommand):
     help = (
         "Restore an export_data archive into an EMPTY, freshly migrated database (same "
-        "migrations as the exporting one) and its files into MEDIA_ROOT/private. The archive's "
-        "checksums are verified first; everything is loaded in one transaction, and on any "
+        "migrations as the exporting one) and its files into the configured file store. The "
+        "archive's checksums are verified first; everything is loaded in one transaction, and "
+        "on any "
         "failure nothing is kept. A database holding any row is refused."
     )
 
@@ -187,48 +198,49 @@ class Command(BaseCommand):
 
     def _check_targets(
         self, archive: zipfile.ZipFile, files: list[dict[str, Any]]
-    ) -> list[tuple[dict[str, Any], Path]]:
+    ) -> list[tuple[dict[str, Any], Storage]]:
         """Where each file goes; a different file already there is refused, the same kept."""
-        root = private_root().resolve()
         targets = []
         for entry in files:
-            target = root.joinpath(*_safe_name(entry["path"]).parts)
-            # The name has no "..": only a symbolic link under `root` could lead out of it.
-            existing = target.parent
-            while existing != root and not existing.exists():
-                existing = existing.parent
-            if existing.exists() and not existing.resolve().is_relative_to(root):
-                raise RestoreRefused(f"{entry['path']!r} would be written outside {root}.")
-            if target.is_symlink() or (target.exists() and not target.is_file()):
-                raise RestoreRefused(f"{target} exists and is not a regular file.")
-            if target.exists():
-                with target.open("rb") as handle:
+            name = _safe_name(entry["path"]).as_posix()
+            storage = _storage_for(entry)
+            if isinstance(storage, FileSystemStorage):
+                _check_local_target(storage, name)
+            try:
+                exists = storage.exists(name)
+            except SuspiciousOperation as exc:
+                raise RestoreRefused(f"{name!r} would be written outside the file store.") from exc
+            if exists:
+                with storage.open(name, "rb") as handle:
                     if hashlib.file_digest(handle, "sha256").hexdigest() != entry["sha256"]:
                         raise RestoreRefused(
-                            f"{target} already exists with other contents; restore into an "
-                            "empty media directory."
+                            f"{name} already exists in the file store with other contents; "
+                            "restore into an empty file store."
                         )
                 continue  # the very same file is already there
-            targets.append((entry, target))
+            targets.append((entry, storage))
         return targets
 
     def _restore(
         self,
         archive: zipfile.ZipFile,
         manifest: dict[str, Any],
-        targets: list[tuple[dict[str, Any], Path]],
+        targets: list[tuple[dict[str, Any], Storage]],
     ) -> None:
-        written: list[Path] = []
+        written: list[tuple[Storage, str]] = []
         try:
             with transaction.atomic(using=DEFAULT_DB_ALIAS):
                 self._load_rows(archive.read(DATA_NAME), manifest["counts"])
-                for entry, target in targets:
-                    write_file(archive, FILES_PREFIX + entry["path"], target, entry["sha256"])
-                    written.append(target)
+                for entry, storage in targets:
+                    name = entry["path"]
+                    write_file(archive, FILES_PREFIX + name, storage, name, entry["sha256"])
+                    written.append((storage, name))
         except BaseException:
-            for target in reversed(written):
-                target.unlink(missing_ok=True)
-                _remove_empty_parents(target.parent, private_root())
+            for storage, name in reversed(written):
+                try:
+                    storage.delete(name)
+                except OSError:
+                    self.stderr.write(f"Could not remove {name}; sweep_files will.")
             raise
         finally:
             ContentType.objects.clear_cache()
@@ -265,33 +277,67 @@ class Command(BaseCommand):
                 )
 
 
-def write_file(archive: zipfile.ZipFile, name: str, target: Path, sha256: str) -> None:
-    """Write one archive entry to `target` through a temporary name, checking its SHA-256
-    again on the bytes written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.part")
+def _storage_for(entry: dict[str, Any]) -> Storage:
+    """The store of the file fields naming `entry` (format 1 named none: the private store)."""
+    labels = entry.get("fields") or []
+    if not isinstance(labels, list):
+        raise RestoreRefused(f"The manifest's fields of {entry['path']!r} are malformed.")
+    stores = []
+    for label in labels:
+        app_model, _, field_name = str(label).rpartition(".")
+        try:
+            model_field = apps.get_model(app_model)._meta.get_field(field_name)
+        except (LookupError, ValueError, FieldDoesNotExist) as exc:
+            raise RestoreRefused(f"The archive names an unknown file field {label}.") from exc
+        if not isinstance(model_field, models.FileField):
+            raise RestoreRefused(f"{label} is not a file field.")
+        stores.append(model_field.storage)
+    if not stores:
+        return files.private_files
+    if any(store is not stores[0] for store in stores):
+        raise RestoreRefused(f"{entry['path']!r} is named by fields of different file stores.")
+    return stores[0]
+
+
+def _check_local_target(storage: FileSystemStorage, name: str) -> None:
+    """On local disk, a name has no "..", so only a symbolic link could lead out of the store."""
+    root = Path(storage.location).resolve()
+    target = root.joinpath(*PurePosixPath(name).parts)
+    existing = target.parent
+    while existing != root and not existing.exists():
+        existing = existing.parent
+    if existing.exists() and not existing.resolve().is_relative_to(root):
+        raise RestoreRefused(f"{name!r} would be written outside {root}.")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise RestoreRefused(f"{target} exists and is not a regular file.")
+
+
+def write_file(
+    archive: zipfile.ZipFile, entry: str, storage: Storage, name: str, sha256: str
+) -> None:
+    """Write one archive entry to `storage` as `name`: extracted to a temporary file (beside
+    the target on local disk, so that the move is one rename) with its SHA-256 checked again on
+    the bytes written, then put in place by `institutions.files.put_file`."""
+    if isinstance(storage, FileSystemStorage):
+        folder = Path(storage.path(name)).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        # What a restore of an earlier version, killed mid-file, left under the old fixed name.
+        (folder / f".{PurePosixPath(name).name}.part").unlink(missing_ok=True)
+    else:
+        folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+    handle, part_name = tempfile.mkstemp(dir=folder, prefix=".restore-", suffix=".part")
+    part = Path(part_name)
     digest = hashlib.sha256()
     try:
-        with archive.open(name) as source, part.open("xb") as sink:
+        with archive.open(entry) as source, os.fdopen(handle, "wb") as sink:
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
                 sink.write(chunk)
             sink.flush()
             os.fsync(sink.fileno())
         if digest.hexdigest() != sha256:
-            raise CommandError(f"{name} changed while it was restored; nothing was kept.")
-        part.replace(target)
+            raise CommandError(f"{entry} changed while it was restored; nothing was kept.")
+        files.put_file(storage, name, part)
     finally:
         part.unlink(missing_ok=True)
-
-
-def _remove_empty_parents(directory: Path, root: Path) -> None:
-    """Remove the directories a failed restore left empty, up to (not including) `root`."""
-    root = root.resolve()
-    directory = directory.resolve()
-    while directory != root and directory.is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent

@@ -14,6 +14,7 @@ from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 from config.logging import logging_config
+
 from .storage import private_storage_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent

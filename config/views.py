@@ -112,9 +112,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: whether the database answers, every migration is applied, the private file
-    storage is writable, the task queue and the cache (and the read replica, if any) answer. 200 when all do,
-    503 naming what is down; a Redis cache or replica that does not answer is named under
-    "degraded" with 200, as the site serves without them."""
+    storage is writable, the task queue and the cache (and the read replica, if any) answer.
+    200 when all do, 503 naming what is down; a Redis cache or replica that does not answer is
+    named under "degraded" with 200, as the site serves without them."""
     checks: dict[str, str] = {}
     database = _database_answers()
     checks["database"] = "ok" if database else "unavailable"

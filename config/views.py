@@ -140,9 +140,9 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=503 if down else 200)
 
 
-def _top(rows: QuerySet, number: int = HOME_ROWS) -> Page:
-    """The first `number` rows of a section, with a count that stops at `HOME_COUNT_CAP`."""
-    return page_of(rows, number, 1, cap=HOME_COUNT_CAP)
+def _top(rows: QuerySet) -> Page:
+    """The first `HOME_ROWS` rows of a section, with a count that stops at `HOME_COUNT_CAP`."""
+    return page_of(rows, HOME_ROWS, 1, cap=HOME_COUNT_CAP)
 
 
 @require_GET

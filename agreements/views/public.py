@@ -136,6 +136,9 @@ def registry(request: HttpRequest) -> HttpResponse:
         },
     )
     if etag is not None:
+        # Made with the CSRF cookie this response leaves (set now on a first visit), so that
+        # the next visit, which sends it, matches.
+        etag = caching.etag(key, request.META.get("CSRF_COOKIE", ""))
         response["ETag"] = etag
         # Revalidated on each visit: the validator is cheap, the results change with writes.
         response["Cache-Control"] = "private, no-cache"

@@ -18,6 +18,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -73,14 +74,13 @@ history_display.name_rows(
 )
 
 
-def _count_of(model: type, field: str) -> Subquery:
+def _count_of(model: type, field: str) -> Coalesce:
     """The number of `model` rows whose `field` is the outer row: a correlated subquery, which
     PostgreSQL evaluates for the rows of the page only."""
     rows = model._default_manager.filter(**{field: OuterRef("pk")}).order_by()
-    return Subquery(
-        rows.values(field).annotate(count=Func(F("pk"), function="COUNT")).values("count"),
-        output_field=IntegerField(),
-    )
+    counted = rows.values(field).annotate(count=Func(F("pk"), function="COUNT")).values("count")
+    # No row at all (nothing to count) is 0, not NULL.
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 class ScopedAdmin(LongListAdminMixin, admin.ModelAdmin):

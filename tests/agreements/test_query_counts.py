@@ -289,3 +289,14 @@ def test_admin_change_list_query_count_is_constant(path, client, unit, django_as
     client.force_login(unit.superuser)
     url = f"/admin/{path}" if "?" in path else f"/admin/{path}/"
     _assert_constant(client, unit, django_assert_num_queries, lambda u: url, ADMIN_LISTS[path])
+
+
+def test_admin_counts_are_read_per_row_and_zero_when_there_is_nothing(client, unit):
+    unit.grow(2)
+    client.force_login(unit.superuser)
+    meetings = client.get("/admin/agreements/meeting/").context["cl"].result_list
+    counts = {meeting.pk: meeting.attendee_count for meeting in meetings}
+    assert counts.pop(unit.meeting.pk) == 2
+    assert counts and set(counts.values()) == {0}
+    events = client.get("/admin/agreements/signingevent/").context["cl"].result_list
+    assert events and {event.agreement_count for event in events} == {1}

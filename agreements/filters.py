@@ -15,11 +15,12 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from institutions import access as institution_access
 from institutions.access import User
 from institutions.models import Institution
 
 from . import access
-from .models import Agreement, AgreementQuerySet, Party
+from .models import Agreement, AgreementQuerySet, FollowUp, Party
 
 #: The notice window used when "ending soon" is ticked without a number of days.
 DEFAULT_EXPIRING_DAYS = 90
@@ -153,3 +154,36 @@ def filter_agreements(
     today = today or timezone.localdate()
     form = AgreementFilterForm(params or None, user=user)
     return form, form.filter(staff_agreements(user, today=today), today=today)
+
+
+class FollowUpFilterForm(forms.Form):
+    """The filters of the open follow-ups list: only the overdue ones, only those one of the
+    user's institutions is responsible for. An invalid value is left out, as above."""
+
+    overdue = forms.BooleanField(label=_("Overdue only"), required=False)
+    owner = forms.ModelChoiceField(
+        label=_("Responsible institution"),
+        queryset=Institution.objects.none(),
+        required=False,
+        empty_label=_("All"),
+    )
+
+    def __init__(self, data: Any = None, *, user: User, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        cast(
+            forms.ModelChoiceField, self.fields["owner"]
+        ).queryset = institution_access.own_institutions(user).order_by("name")
+
+    def filter(
+        self, follow_ups: QuerySet[FollowUp], *, today: datetime.date | None = None
+    ) -> QuerySet[FollowUp]:
+        """Apply the valid filters of the bound form to `follow_ups`."""
+        if not self.is_bound:
+            return follow_ups
+        self.is_valid()
+        data = self.cleaned_data
+        if data.get("overdue"):
+            follow_ups = follow_ups.filter(due_date__lt=today or timezone.localdate())
+        if owner := data.get("owner"):
+            follow_ups = follow_ups.filter(owner=owner)
+        return follow_ups

@@ -208,7 +208,22 @@ class Agreement(models.Model):
                 name="agreement_terminated_has_date",
             ),
         ]
-        indexes = [models.Index(fields=["status", "end_date"])]
+        # Each default and common ordering has its index, so that a page of a list is read
+        # from the index rather than by sorting the whole table.
+        indexes = [
+            models.Index(fields=["status", "end_date"]),
+            # The default ordering and the staff list's (signed ones last-signed first, the
+            # unsigned on top: a descending index puts NULLs first, as the list does).
+            models.Index(fields=["-signed_on", "-created_at", "-id"], name="agreement_newest"),
+            # The public registry: signed and terminated agreements, last signed first.
+            models.Index(
+                fields=["-signed_on", "-id"],
+                name="agreement_registry",
+                condition=Q(status__in=["signed", "terminated"]),
+            ),
+            # The staff home's latest agreements.
+            models.Index(fields=["-created_at"], name="agreement_created"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -324,7 +339,9 @@ class Party(models.Model):
     class Meta:
         verbose_name = _("party")
         verbose_name_plural = _("parties")
-        ordering = ["agreement", "order"]
+        ordering = ["agreement_id", "order"]
+        # Every access rule asks "the agreements of these institutions": served by this one.
+        indexes = [models.Index(fields=["institution", "agreement"], name="party_by_institution")]
         constraints = [
             models.UniqueConstraint(
                 fields=["agreement", "institution"], name="party_institution_once"
@@ -430,7 +447,7 @@ class Article(models.Model):
     class Meta:
         verbose_name = _("article")
         verbose_name_plural = _("articles")
-        ordering = ["agreement", "number"]
+        ordering = ["agreement_id", "number"]
         constraints = [
             models.UniqueConstraint(fields=["agreement", "number"], name="article_number_once"),
             models.CheckConstraint(condition=Q(number__gte=1), name="article_number_positive"),
@@ -467,6 +484,12 @@ class Meeting(models.Model):
         verbose_name = _("meeting")
         verbose_name_plural = _("meetings")
         ordering = ["-date", "-start_time"]
+        indexes = [
+            models.Index(fields=["-date", "-start_time"], name="meeting_latest"),
+            # A calendar feed's and the staff home's meetings of a host from a date on.
+            models.Index(fields=["host", "date"], name="meeting_host_date"),
+            models.Index(fields=["agreement", "date"], name="meeting_agreement_date"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_time__isnull=True) | Q(end_time__gt=F("start_time")),
@@ -527,6 +550,15 @@ class FollowUp(models.Model):
         verbose_name = _("follow-up")
         verbose_name_plural = _("follow-ups")
         ordering = ["done_on", "due_date"]
+        indexes = [
+            models.Index(fields=["done_on", "due_date"], name="follow_up_order"),
+            # Open follow-ups, the earliest due first: the staff home and the follow-up list.
+            models.Index(
+                fields=["due_date", "id"],
+                name="follow_up_open",
+                condition=Q(done_on__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.description[:80]
@@ -558,6 +590,7 @@ class SigningEvent(models.Model):
         verbose_name = _("signing event")
         verbose_name_plural = _("signing events")
         ordering = ["-date"]
+        indexes = [models.Index(fields=["-date"], name="signing_event_latest")]
 
     def __str__(self) -> str:
         return f"{self.date:%d-%m-%Y} — {self.venue}"
@@ -623,6 +656,9 @@ class SignedScan(models.Model):
         verbose_name = _("signed scan")
         verbose_name_plural = _("signed scans")
         ordering = ["-uploaded_at", "-pk"]
+        indexes = [
+            models.Index(fields=["agreement", "-uploaded_at", "-id"], name="scan_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agreement} — {self.original_name}"
@@ -685,6 +721,7 @@ class Notice(models.Model):
         verbose_name = _("notice")
         verbose_name_plural = _("notices")
         ordering = ["-attempted_at", "-pk"]
+        indexes = [models.Index(fields=["-attempted_at", "-id"], name="notice_latest")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind="expiring", agreement__isnull=False, follow_up__isnull=True)

@@ -26,9 +26,37 @@ from . import access
 from . import services as staff_services
 from .history_admin import HistoryAdminMixin
 from .models import History, Institution, Membership, Person, Position
+from .pagination import CappedPaginator
 
 User = get_user_model()
 Action = History.Action
+
+
+# --- long lists ----------------------------------------------------------------------------
+
+
+class CappedAdminPaginator(CappedPaginator):
+    """The admin's paginator (it passes `orphans` and `allow_empty_first_page` by position),
+    counting at most `COUNT_CAP` rows: "page 3 of more than 500"."""
+
+    def __init__(
+        self,
+        object_list: Any,
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> None:
+        super().__init__(
+            object_list, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page
+        )
+
+
+class LongListAdminMixin:
+    """A change list whose cost does not grow with the table: a capped count, and no second
+    count of the unfiltered table ("12 results (20,000 total)")."""
+
+    paginator = CappedAdminPaginator
+    show_full_result_count = False
 
 
 # --- what non-superusers see ---------------------------------------------------------------
@@ -40,7 +68,7 @@ def own_institution_ids(request: HttpRequest) -> frozenset[int] | None:
     return access.scope_institution_ids(request.user)
 
 
-class OwnInstitutionsAdmin(admin.ModelAdmin):
+class OwnInstitutionsAdmin(LongListAdminMixin, admin.ModelAdmin):
     """An admin whose rows belong to institutions: a non-superuser sees (and may pick in
     forms) only their own institutions' rows. `institution_path` leads from the row to the
     institution's id."""
@@ -410,7 +438,7 @@ class ReadOnlyAdminMixin:
 
 
 @admin.register(History)
-class HistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class HistoryAdmin(ReadOnlyAdminMixin, LongListAdminMixin, admin.ModelAdmin):
     """The history of every record: written by the services and the admin, never by hand.
     Only superusers read it here; others read a record's history on its own page."""
 

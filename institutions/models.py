@@ -149,6 +149,7 @@ class Person(models.Model):
         verbose_name = _("person")
         verbose_name_plural = _("people")
         ordering = ["full_name"]
+        indexes = [models.Index(fields=["full_name", "id"], name="person_by_name")]
         constraints = [
             models.UniqueConstraint(fields=["nip"], condition=~Q(nip=""), name="person_nip_unique"),
         ]
@@ -280,7 +281,11 @@ class History(models.Model):
         verbose_name = _("history entry")
         verbose_name_plural = _("history")
         ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["content_type", "object_id", "-at"])]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "-at"]),
+            # The admin's history list, newest first.
+            models.Index(fields=["-at", "-id"], name="history_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.object_repr}"

@@ -46,6 +46,9 @@ GET_PARAMETERS = frozenset(
         "archived",
         # agreements: a meeting's decision view
         "decision",
+        # agreements: the open follow-up list (FollowUpFilterForm)
+        "overdue",
+        "owner",
         # rehabilitation: reports (PeriodForm), exports, enrolment list (EnrolmentFilterForm),
         # the access log (AccessLogFilterForm)
         "format",

@@ -301,7 +301,9 @@ RULES: dict[str, tuple[Case, ...]] = {
         get(staff(EDITORS_ANYWHERE, refused=(VIEWER, PROGRAMME, OTHER_PROGRAMME))),
     ),
     "agreements:signing_detail": (get(staff(OWN_STAFF), lambda w: (w.event.pk,)),),
-    # Meetings.
+    # Meetings: the whole lists behind the staff home's sections (each staff member's own).
+    "agreements:meetings": (get(staff(ALL_STAFF)),),
+    "agreements:follow_ups": (get(staff(ALL_STAFF)),),
     "agreements:meeting_create": (get(staff(OWN_EDITORS, refused=OWN_READERS), _draft),),
     "agreements:meeting_detail": (
         get(staff(OWN_STAFF), _meeting, variant="hosted by a party"),

@@ -15,21 +15,26 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from django.utils.text import slugify
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from institutions import access
 
 from .. import access as agreement_access
-from .. import ical
+from .. import caching, ical
 from ..models import Agreement, CalendarFeed, Party
 from ..services import calendar as services
 
 logger = logging.getLogger(__name__)
 
-#: How far back a feed reaches; later events are all included.
-FEED_HISTORY = datetime.timedelta(days=365)
+#: How far back and ahead a feed reaches: a bounded window, so that its cost does not grow
+#: with the years of meetings behind an institution (documented in the README).
+FEED_PAST = datetime.timedelta(days=90)
+FEED_AHEAD = datetime.timedelta(days=365)
 
 
 def feed_url(feed: CalendarFeed) -> str:
@@ -92,26 +97,24 @@ def calendar_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("agreements:calendar")
 
 
-@require_GET
-def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """One person's feed of an institution's meetings and signing events from a year back.
+def feed_window(today: datetime.date | None = None) -> tuple[datetime.date, datetime.date]:
+    """The first and last day a feed covers: `FEED_PAST` back and `FEED_AHEAD` ahead."""
+    today = today or timezone.localdate()
+    return today - FEED_PAST, today + FEED_AHEAD
 
-    No login (calendar apps cannot log in): the long random token is the key, and it works
-    only while its owner holds a role at the institution (404 otherwise). It lists what the
-    owner may see at the time of the request, and no attendee or participant data.
-    """
-    feed = agreement_access.get_live_feed(token)
+
+def _feed_body(feed: CalendarFeed) -> bytes:
     institution = feed.institution
-    since = timezone.localdate() - FEED_HISTORY
+    since, until = feed_window()
     meetings = (
         agreement_access.feed_meetings(feed)
-        .filter(date__gte=since)
+        .filter(date__gte=since, date__lte=until)
         .select_related("agreement")
         .order_by("date", "start_time", "pk")
     )
     signings = (
         agreement_access.feed_signing_events(feed)
-        .filter(date__gte=since)
+        .filter(date__gte=since, date__lte=until)
         .prefetch_related(
             Prefetch(
                 "agreements",
@@ -135,12 +138,47 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
         )
         for signing in signings
     ]
-    body = ical.institution_calendar(institution, meetings, events)
+    return ical.institution_calendar(institution, meetings, events)
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """One person's feed of an institution's meetings and signing events, from `FEED_PAST`
+    back to `FEED_AHEAD` ahead.
+
+    No login (calendar apps cannot log in): the long random token is the key, and it works
+    only while its owner holds a role at the institution (404 otherwise). It lists what the
+    owner may see at the time of the request, and no attendee or participant data.
+
+    Calendar apps poll it every few hours: the body is kept in the cache until a meeting,
+    signing event, agreement, party or institution changes (`agreements.caching`), and a
+    request that has it already (its ETag, or not modified since) gets 304.
+    """
+    feed = agreement_access.get_live_feed(token)
+    key = caching.key(caching.CALENDAR, feed.pk, feed.token, get_language() or "")
+    etag = caching.etag(key)
+    cached = caching.get(key)
+    if cached is None:
+        cached = (_feed_body(feed), timezone.now())
+        caching.put(key, cached)
+    body, last_modified = cached
+    last_modified_ts = int(last_modified.timestamp())
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(last_modified_ts),
+        "Cache-Control": "private, max-age=0",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+    not_modified = get_conditional_response(request, etag=etag, last_modified=last_modified_ts)
+    if not_modified is not None:
+        for name, value in headers.items():
+            not_modified[name] = value
+        return not_modified
     response = HttpResponse(body, content_type=ical.CONTENT_TYPE)
-    filename = slugify(institution.display_name) or "calendar"
+    filename = slugify(feed.institution.display_name) or "calendar"
     response["Content-Disposition"] = f'inline; filename="{filename}.ics"'
-    response["Cache-Control"] = "private, max-age=0"
-    response["X-Robots-Tag"] = "noindex, nofollow"
+    for name, value in headers.items():
+        response[name] = value
     return response
 
 

@@ -16,9 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from institutions import access
 from institutions.history_display import history_for
+from institutions.pagination import page_of
 
 from .. import access as agreement_access
 from .. import ical
+from ..filters import FollowUpFilterForm
 from ..forms.meetings import AttendeeForm, FollowUpForm, MeetingEditForm, MeetingForm
 from ..models import Agreement, Meeting
 from ..services import meetings as services
@@ -222,7 +224,46 @@ def meeting_ics(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+#: Rows a page of the meeting and follow-up lists shows.
+LIST_PAGE_SIZE = 50
+
+
+@require_GET
+@access.staff_required
+def meeting_list(request: HttpRequest) -> HttpResponse:
+    """The upcoming meetings of the user's institutions' agreements, the soonest first, 50 a
+    page (the staff home shows the first few)."""
+    today = timezone.localdate()
+    meetings = (
+        agreement_access.party_meetings(request.user)
+        .filter(date__gte=today)
+        .select_related("agreement", "host")
+        .order_by("date", "start_time", "pk")
+    )
+    page = page_of(meetings, LIST_PAGE_SIZE, request.GET.get("page"))
+    return render(request, "agreements/meetings/meeting_list.html", {"page": page})
+
+
+@require_GET
+@access.staff_required
+def follow_up_list(request: access.AuthenticatedRequest) -> HttpResponse:
+    """Every open follow-up of the user's institutions' agreements, the earliest due first,
+    50 a page (the staff home shows the first few), filtered to the overdue ones or to one
+    responsible institution."""
+    today = timezone.localdate()
+    form = FollowUpFilterForm(request.GET or None, user=request.user)
+    follow_ups = form.filter(services.open_follow_ups_for(request.user), today=today)
+    page = page_of(follow_ups, LIST_PAGE_SIZE, request.GET.get("page"))
+    return render(
+        request,
+        "agreements/meetings/follow_ups.html",
+        {"form": form, "page": page, "today": today},
+    )
+
+
 urlpatterns: list = [
+    path("staff/meetings/", meeting_list, name="meetings"),
+    path("staff/follow-ups/", follow_up_list, name="follow_ups"),
     path("staff/agreements/<int:pk>/meetings/new/", meeting_create, name="meeting_create"),
     path("staff/meetings/<int:pk>/", meeting_detail, name="meeting_detail"),
     path("staff/meetings/<int:pk>/edit/", meeting_edit, name="meeting_edit"),

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import logging
 
-from django.core.paginator import Paginator
+from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils.cache import get_conditional_response
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from institutions.models import Institution
+from institutions.pagination import page_of
+
 from .. import access as agreement_access
+from .. import caching
 from ..document import agreement_pdf_filename, render_agreement_pdf
 from ..models import (
     Agreement,
+    AgreementQuerySet,
     IssuedDocument,
     Party,
     SignedScan,
@@ -44,34 +52,79 @@ def _parties_prefetch(lookup: str = "parties") -> Prefetch:
     )
 
 
-@require_GET
-def registry(request: HttpRequest) -> HttpResponse:
-    """The public registry: signed agreements, searchable by title, subject, party or number."""
+def registry_agreements(query: str = "", status: str = "") -> AgreementQuerySet:
+    """The registry's agreements, last signed first: an ordering the `agreement_registry`
+    index serves, so that a page is read from the index, however deep. A search reads the
+    parties through a subquery (no join repeating agreements, no DISTINCT over the table)."""
     agreements = (
         Agreement.objects.public()
         .with_current_status()
         .prefetch_related(_parties_prefetch())
         .order_by("-signed_on", "-pk")
     )
-    query = request.GET.get("q", "").strip()[:200]
     if query:
+        matching_parties = Party.objects.filter(
+            Q(
+                institution__in=Institution.objects.filter(
+                    Q(name__icontains=query) | Q(short_name__icontains=query)
+                )
+            )
+            | Q(number__icontains=query)
+        )
         agreements = agreements.filter(
             Q(title__icontains=query)
             | Q(subject__icontains=query)
-            | Q(parties__institution__name__icontains=query)
-            | Q(parties__institution__short_name__icontains=query)
-            | Q(parties__number__icontains=query)
-        ).distinct()
-    status = request.GET.get("status", "")
+            | Q(pk__in=matching_parties.values("agreement_id"))
+        )
     if status in Agreement.Status.values:
         # An annotation (see `with_current_status`), which the type checker cannot see.
         agreements = agreements.filter(Q(current_status=status))
-    page = Paginator(agreements, REGISTRY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
+    return agreements
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return max(1, int(str(value)[:9]))
+    except ValueError:
+        return 1
+
+
+@require_GET
+def registry(request: HttpRequest) -> HttpResponse:
+    """The public registry: signed agreements, searchable by title, subject, party or number.
+
+    Its results are the same for everyone and kept in the cache until an agreement changes
+    (`agreements.caching`); an anonymous visitor who has the page already gets 304.
+    """
+    query = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    if status not in Agreement.Status.values:
+        status = ""
+    number = _page_number(request.GET.get("page"))
+    key = caching.key(caching.REGISTRY, get_language() or "", query, status, number)
+    # The page around the results carries the visitor's CSRF token and login state, so the
+    # validator is made for anonymous visitors only, and with their CSRF cookie.
+    etag = None
+    if not request.user.is_authenticated:
+        etag = caching.etag(key, request.COOKIES.get(settings.CSRF_COOKIE_NAME, ""))
+        not_modified = get_conditional_response(request, etag=etag)
+        if not_modified is not None:
+            not_modified["ETag"] = etag
+            return not_modified
+    results = caching.get(key)
+    if results is None:
+        page = page_of(registry_agreements(query, status), REGISTRY_PAGE_SIZE, number)
+        results = render_to_string(
+            "agreements/_registry_results.html",
+            {"page": page, "query": query, "status": status},
+            request=request,
+        )
+        caching.put(key, results)
+    response = render(
         request,
         "agreements/registry.html",
         {
-            "page": page,
+            "results": mark_safe(results),  # noqa: S308 - rendered by our own template above
             "query": query,
             "status": status,
             "statuses": [
@@ -82,6 +135,14 @@ def registry(request: HttpRequest) -> HttpResponse:
             ],
         },
     )
+    if etag is not None:
+        # Made with the CSRF cookie this response leaves (set now on a first visit), so that
+        # the next visit, which sends it, matches.
+        etag = caching.etag(key, request.META.get("CSRF_COOKIE", ""))
+        response["ETag"] = etag
+        # Revalidated on each visit: the validator is cheap, the results change with writes.
+        response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 def _visible_agreement(request: HttpRequest, pk: int) -> Agreement:

@@ -22,6 +22,7 @@ from agreements.services import issuing
 from institutions.models import Institution, Person
 from tests import factories
 from tests.agreements.test_issuing import make_ready, sign, text_of
+from tests.worker import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +78,8 @@ def signed_and_issued(editor, rutan, bnnk, capture):
     Institution.objects.filter(pk=rutan.pk).update(address="Jl. Lama No. 1, Pekalongan")
     with capture(execute=True):
         sign(editor, agreement)
+    # The signing queues the issuing; the worker issues the document.
+    run_queued_tasks()
     assert IssuedDocument.objects.filter(agreement=agreement).exists()
     assert Party.objects.get(pk=rutan_party.pk).is_frozen
     return Agreement.objects.get(pk=agreement.pk)

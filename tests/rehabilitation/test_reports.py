@@ -22,6 +22,7 @@ from rehabilitation.models import (
 )
 from rehabilitation.services.sessions import programme_attendance_rate
 from tests import factories
+from tests.conftest import kept_for_module
 
 pytestmark = pytest.mark.django_db
 
@@ -41,8 +42,15 @@ def _legacy_screening(participant, date, scores):
     return screening
 
 
-@pytest.fixture
-def world():
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Once per module (`tests.conftest.kept_for_module`): the tests only read it, and what
+    one adds is rolled back with its savepoint."""
+    with kept_for_module(django_db_blocker):
+        yield build_world()
+
+
+def build_world():
     """The hand-counted world: eleven enrolments A–K, each reached through the services
     (screened, assessed, enrolled, through the phases on days of their own, ended), and the
     sessions with their attendance sheets.

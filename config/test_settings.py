@@ -30,13 +30,13 @@ AXES_ENABLED = False
 # pytest-xdist's workers; production shares a database table, and
 # tests/test_password_reset_throttle.py runs the throttle on that table too).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Files of each process in a folder of its own, removed when it exits, never the project's
+# Files of each process in a folder of its own, removed when it ends, never the project's
 # var/: every test moves MEDIA_ROOT to its own temporary folder (tests/conftest.py), and
 # this is where anything before or outside a test writes. The databases are per worker too
 # (pytest-django: test_<name>_gw0, …; SQLite in memory).
-_FILES = Path(
+TEST_FILES = Path(
     tempfile.mkdtemp(prefix=f"pks-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 )
-atexit.register(shutil.rmtree, _FILES, ignore_errors=True)
-MEDIA_ROOT = _FILES / "media"
-STATIC_ROOT = _FILES / "static"
+atexit.register(shutil.rmtree, TEST_FILES, ignore_errors=True)
+MEDIA_ROOT = TEST_FILES / "media"
+STATIC_ROOT = TEST_FILES / "static"

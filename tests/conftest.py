@@ -1,6 +1,7 @@
 import contextlib
 import datetime
 import io
+import shutil
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -13,6 +14,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tests import factories
+
+
+def pytest_unconfigure(config):
+    """Remove this process's own folder of files (`config.test_settings.TEST_FILES`): the
+    pytest-xdist workers end without running `atexit`."""
+    from config import test_settings
+
+    shutil.rmtree(test_settings.TEST_FILES, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -29,8 +29,12 @@ serve: install ## Production server: migrate, collectstatic, then gunicorn (sett
 	$(VENV)/bin/python manage.py collectstatic --noinput
 	$(VENV)/bin/gunicorn --config config/gunicorn.py --bind "$${HOST:-127.0.0.1}:$(PORT)"
 
+# The whole suite runs in parallel, one pytest-xdist worker per core (`PYTEST_WORKERS=0`: in
+# this process), each worker taking whole test files. With `ARGS` (e.g. ARGS="tests/x.py -x")
+# only that runs, in one process, unless ARGS asks for workers itself (`-n 2`).
+PYTEST_WORKERS ?= auto
 test: install ## Run the whole test suite (DATABASE_URL picks the database)
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest $(if $(strip $(ARGS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(ARGS)
 
 lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check .

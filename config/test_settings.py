@@ -1,6 +1,10 @@
 """Settings for the test suite: the real settings, with a throwaway key and a fast hasher."""
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-never-used-in-production")
 os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000")
@@ -22,7 +26,8 @@ WHITENOISE_AUTOREFRESH = True
 # The test client's `login()` authenticates without a request, which django-axes refuses; the
 # lockout tests switch it on (tests/test_auth.py).
 AXES_ENABLED = False
-# One process runs the tests: the cache lives in its memory (production shares a database table;
+# The cache lives in the memory of each process running tests (`make test` runs one per core,
+# pytest-xdist's workers; production shares a database table, and
 # tests/test_password_reset_throttle.py runs the throttle on that table too).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # A replica alias that is the test database itself (TEST MIRROR), so tests/test_replica.py can
@@ -30,3 +35,14 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 if "replica" not in DATABASES:  # noqa: F405
     DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
 READ_REPLICA = None
+# Files of each process in a folder of its own, removed when it ends, never the project's
+# var/: every test moves MEDIA_ROOT to its own temporary folder (tests/conftest.py), and
+# this is where anything before or outside a test writes. The databases are per worker too
+# (pytest-django: test_<name>_gw0, …; SQLite in memory).
+TEST_FILES = Path(
+    tempfile.mkdtemp(prefix=f"pks-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+)
+atexit.register(shutil.rmtree, TEST_FILES, ignore_errors=True)
+MEDIA_ROOT = TEST_FILES / "media"
+STATIC_ROOT = TEST_FILES / "static"
+FILE_UPLOAD_TEMP_DIR = str(TEST_FILES / "upload-tmp")

@@ -246,11 +246,11 @@ def _intake_bands(started: QuerySet[Enrolment], rows: Sequence[Mapping]) -> dict
             risks[pk].append(Risk(risk))
     linked: dict[int, list[tuple[datetime.date, int]]] = defaultdict(list)
     unlinked: dict[int, list[tuple[datetime.date, int]]] = defaultdict(list)
-    for pk, (enrolment_id, participant_id, date) in screenings.items():
-        if enrolment_id is None:
+    for pk, (linked_to, participant_id, date) in screenings.items():
+        if linked_to is None:
             unlinked[participant_id].append((date, pk))
         else:
-            linked[enrolment_id].append((date, pk))
+            linked[linked_to].append((date, pk))
     bands: dict[int, str] = {}
     for row in rows:
         if own := linked.get(row["pk"]):

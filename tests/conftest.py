@@ -1,5 +1,8 @@
+import contextlib
 import datetime
 import io
+import shutil
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +14,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tests import factories
+
+
+def pytest_unconfigure(config):
+    """Remove this process's own folder of files (`config.test_settings.TEST_FILES`): the
+    pytest-xdist workers end without running `atexit`."""
+    from config import test_settings
+
+    shutil.rmtree(test_settings.TEST_FILES, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -274,25 +285,32 @@ def build_world() -> World:
     )
 
 
+@contextlib.contextmanager
+def kept_for_module(django_db_blocker) -> Iterator[None]:
+    """Database rows made for a whole test module, in a transaction rolled back at its end.
+
+    For a module-scoped fixture (it needs `django_db_setup` and `django_db_blocker`): each
+    test still runs in its own savepoint (the `db` fixture), so what a test changes is
+    undone before the next one. Not for modules with `transaction=True` tests. Each
+    pytest-xdist worker has its own database, so each builds its own rows.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
 @pytest.fixture(scope="module")
 def shared_world(django_db_setup, django_db_blocker, tmp_path_factory):
-    """`build_world()` once per test module, inside a transaction rolled back at its end.
+    """`build_world()` once per test module (see `kept_for_module`).
 
-    Each test still runs in its own savepoint (the `db` fixture), so what a test changes is
-    undone before the next one. The world's files (issued PDF, signed scan) are kept in a
-    media root of the module: use the `world_media` fixture in the module's tests, so that
-    they find them.
+    The world's files (issued PDF, signed scan) are kept in a media root of the module: use
+    the `world_media` fixture in the module's tests, so that they find them.
     """
     media_root = tmp_path_factory.mktemp("world-media")
-    with (
-        override_settings(MEDIA_ROOT=media_root),
-        django_db_blocker.unblock(),
-        transaction.atomic(),
-    ):
+    with override_settings(MEDIA_ROOT=media_root), kept_for_module(django_db_blocker):
         world = build_world()
         world.media_root = media_root
         yield world
-        transaction.set_rollback(True)
 
 
 @pytest.fixture

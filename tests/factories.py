@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+from collections.abc import Mapping, Sequence
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -33,9 +34,12 @@ from rehabilitation.models import (
     Programme,
     Screening,
     ScreeningScore,
+    Session,
 )
 from rehabilitation.services import enrolment as enrolment_services
 from rehabilitation.services import programmes as programme_services
+from rehabilitation.services import screening as screening_services
+from rehabilitation.services import sessions as session_services
 
 PASSWORD = "a-long-test-password-2025"
 _seq = itertools.count(1)
@@ -226,6 +230,7 @@ def enrolment(
     scores: dict[str, int] | None = None,
     enrolled_on: datetime.date | None = None,
     current_phase: Phase | None = None,
+    phase_days: Sequence[datetime.date] | None = None,
     end_date: datetime.date | None = None,
     **fields,
 ) -> Enrolment:
@@ -238,6 +243,11 @@ def enrolment(
     default; every phase before a completion) on the enrolment day, and completed or ended
     on `end_date` (1 December 2025 by default). A referral before enrolment comes from the
     screened enrolment. `fields` are the outcome of a completion (all True by default).
+
+    `phase_days` starts the phases on days of their own instead: the first phase on the
+    first day, the next on the second, and so on (each phase left ends on the day the next
+    one starts). Its length says how far the enrolment went, before it stays in that phase,
+    ends (dropped out, transferred, …) or, through every phase, completes.
     """
     made = Enrolment.objects.create(
         participant=participant, programme=programme, start_date=start_date
@@ -269,14 +279,20 @@ def enrolment(
     enrolled_on = enrolled_on or start_date
     enrolment_services.enrolment_enrol(user=user, enrolment=made, date=enrolled_on)
     phases = list(programme.phases.order_by("order"))
-    if status == EStatus.IN_PHASE:
-        upto = phases.index(current_phase) + 1 if current_phase is not None else 1
-    elif status == EStatus.COMPLETED:
-        upto = len(phases)
-    else:
-        upto = 0
-    for _ in range(upto):
-        enrolment_services.enrolment_next_phase(user=user, enrolment=made, date=enrolled_on)
+    if phase_days is None:
+        if status == EStatus.IN_PHASE:
+            upto = phases.index(current_phase) + 1 if current_phase is not None else 1
+        elif status == EStatus.COMPLETED:
+            upto = len(phases)
+        else:
+            upto = 0
+        phase_days = [enrolled_on] * upto
+    elif current_phase is not None and phases.index(current_phase) + 1 != len(phase_days):
+        raise TypeError(f"{len(phase_days)} phase days do not lead to {current_phase}")
+    elif status == EStatus.COMPLETED and len(phase_days) != len(phases):
+        raise TypeError(f"a completion goes through all {len(phases)} phases")
+    for day in phase_days:
+        enrolment_services.enrolment_next_phase(user=user, enrolment=made, date=day)
     if status == EStatus.COMPLETED:
         enrolment_services.enrolment_complete(
             user=user,
@@ -294,6 +310,37 @@ def enrolment(
         raise TypeError(f"enrolment() got unexpected fields: {sorted(fields)}")
     _forget_actor_access(participant)
     return Enrolment.objects.get(pk=made.pk)
+
+
+def screening(enrolment: Enrolment, date: datetime.date, scores: Mapping[str, int]) -> Screening:
+    """A later ASSIST screening of `enrolment` on `date`, through `screening_record`."""
+    made = screening_services.screening_record(
+        user=actor(), enrolment=enrolment, date=date, scores=scores
+    )
+    _forget_actor_access(enrolment.participant)
+    return made
+
+
+def session(
+    programme: Programme,
+    date: datetime.date,
+    marks: Mapping[Enrolment, str] | None = None,
+    topic: str = "Kelompok",
+) -> Session:
+    """A session of `programme` on `date` with its attendance sheet (`marks`: enrolment →
+    present, absent or excused), through `session_create` and `attendance_record`."""
+    made = session_services.session_create(
+        programme=programme, user=actor(), date=date, topic=topic
+    )
+    if marks:
+        session_services.attendance_record(
+            session=made,
+            user=actor(),
+            marks={enrolment.pk: status for enrolment, status in marks.items()},
+        )
+        for enrolment in marks:
+            _forget_actor_access(enrolment.participant)
+    return made
 
 
 def _forget_actor_access(participant: Participant) -> None:

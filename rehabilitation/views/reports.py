@@ -15,6 +15,7 @@ personal data (the access log is `views.access_log`).
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -58,12 +59,12 @@ class PeriodForm(forms.Form):
             }
         )
 
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
         if start and end and end < start:
             self.add_error("end", _("The end of the period cannot be before its start."))
-        return cleaned
+        return self.cleaned_data
 
     @property
     def period(self) -> reports.Period:

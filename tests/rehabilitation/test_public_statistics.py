@@ -26,6 +26,11 @@ def _enrol(programme, institution, count, **fields):
 
 @pytest.fixture
 def world():
+    """Three programmes filled through the services, and one of damaged data written as rows:
+    a programme under a draft agreement with twelve people in a phase, which the services
+    would refuse at every step (no programme runs under an unsigned agreement, and one made
+    as a row has no phases to be in). It shows that the page never publishes such a
+    programme, whatever its rows say."""
     rutan = factories.institution("Rumah Tahanan Negara Kelas IIA Pekalongan")
     bnnk = factories.institution(
         "Badan Narkotika Nasional Kabupaten Batang", kind="bnnk", short_name="BNNK Batang"
@@ -40,7 +45,6 @@ def world():
     # Screened but never enrolled: not counted at all.
     factories.enrolment(factories.participant(rutan), eleven)
     draft = factories.agreement(bnnk, rutan, title="PKS Rancangan")
-    # A programme under a draft agreement, as damaged data: the services would not make it.
     hidden = factories.raw_programme(draft, rutan, name="Program Rancangan")
     for _ in range(12):
         factories.raw_enrolment(

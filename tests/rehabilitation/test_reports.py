@@ -16,15 +16,13 @@ from django.utils import translation
 from institutions.models import Membership
 from rehabilitation import charts, reports
 from rehabilitation.models import (
-    Attendance,
     Enrolment,
-    EnrolmentPhase,
     Screening,
     ScreeningScore,
-    Session,
 )
 from rehabilitation.services.sessions import programme_attendance_rate
 from tests import factories
+from tests.conftest import kept_for_module
 
 pytestmark = pytest.mark.django_db
 
@@ -36,22 +34,35 @@ YEAR_2025 = reports.Period(D(2025, 1, 1), D(2025, 12, 31))
 LATER = D(2026, 11, 28)
 
 
-def _screening(participant, date, scores, enrolment=None):
-    screening = Screening.objects.create(participant=participant, enrolment=enrolment, date=date)
+def _legacy_screening(participant, date, scores):
+    """A screening linked to no enrolment: legacy data (the services link every screening)."""
+    screening = Screening.objects.create(participant=participant, enrolment=None, date=date)
     for substance, score in scores.items():
         ScreeningScore.objects.create(screening=screening, substance=substance, score=score)
     return screening
 
 
-def _phases(enrolment, *spans):
-    for phase, start, end in spans:
-        EnrolmentPhase.objects.create(
-            enrolment=enrolment, phase=phase, start_date=start, end_date=end
-        )
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Once per module (`tests.conftest.kept_for_module`): the tests only read it, and what
+    one adds is rolled back with its savepoint."""
+    with kept_for_module(django_db_blocker):
+        yield build_world()
 
 
-@pytest.fixture
-def world():
+def build_world():
+    """The hand-counted world: eleven enrolments A–K, each reached through the services
+    (screened, assessed, enrolled, through the phases on days of their own, ended), and the
+    sessions with their attendance sheets.
+
+    Made through the services, it differs from the rows it was once written as in three
+    places, none of them a state the application can reach any more: C's intake screening is
+    linked to its enrolment, as every screening is; G and the 2024 enrolments D and E were
+    screened at intake (G at moderate risk: nobody at low risk is enrolled), so no enrolment
+    started in 2025 is "not screened"; and K is held at Semarang, where its programme runs.
+    The legacy rows the reports still read (an unlinked screening, an enrolment without one)
+    have their own test below.
+    """
     pekalongan = factories.institution("Rumah Tahanan Negara Kelas IIA Pekalongan")
     batang = factories.institution(
         "Badan Narkotika Nasional Kabupaten Batang", kind="bnnk", short_name="BNNK Batang"
@@ -66,7 +77,7 @@ def world():
         name="Program Sosial Pekalongan",
         phases=[("Orientasi", 2), ("Primer", 19), ("Re-entry", 3)],
     )
-    orientation, primary, reentry = programme.phases.order_by("order")
+    _orientation, primary, reentry = programme.phases.order_by("order")
     # Another programme of the host institution, and one of an unrelated institution.
     other_pks = factories.agreement(pemalang, batang, status="signed")
     medical = factories.programme(other_pks, pemalang, pekalongan, name="Program Medis Pemalang")
@@ -76,45 +87,46 @@ def world():
         name="Program Semarang",
     )
 
-    # The hand-counted rows below are written as they stand (phase rows on chosen days,
-    # enrolments without a screening, screenings not linked to an enrolment), as legacy data.
-    def enrol(name, **fields):
-        person = factories.participant(pekalongan, full_name=name, register_number=f"REG-{name}")
-        return factories.raw_enrolment(person, fields.pop("programme", programme), **fields)
+    def enrol(name, scores, *, held=pekalongan, **fields):
+        person = factories.participant(held, full_name=name, register_number=f"REG-{name}")
+        return factories.enrolment(
+            person, fields.pop("programme", programme), scores=scores, **fields
+        )
 
     # A: enrolled in 2025, completed in September after all three phases.
     a = enrol(
         "A",
+        {"stimulants": 30, "alcohol": 5},
         start_date=D(2025, 3, 1),
         enrolled_on=D(2025, 3, 5),
+        phase_days=[D(2025, 3, 5), D(2025, 3, 19), D(2025, 9, 2)],
         status=Status.COMPLETED,
         end_date=D(2025, 9, 30),
     )
-    _phases(
-        a,
-        (orientation, D(2025, 3, 5), D(2025, 3, 18)),
-        (primary, D(2025, 3, 19), D(2025, 9, 1)),
-        (reentry, D(2025, 9, 2), D(2025, 9, 30)),
-    )
-    _screening(a.participant, D(2025, 3, 1), {"stimulants": 30, "alcohol": 5}, enrolment=a)
     # B: enrolled in June, still in the primary phase; two screenings, the first counts.
     b = enrol(
         "B",
+        {"cannabis": 10},
         start_date=D(2025, 6, 1),
         enrolled_on=D(2025, 6, 2),
-        status=Status.IN_PHASE,
+        phase_days=[D(2025, 6, 2), D(2025, 6, 16)],
         current_phase=primary,
+        status=Status.IN_PHASE,
     )
-    _phases(b, (orientation, D(2025, 6, 2), D(2025, 6, 15)), (primary, D(2025, 6, 16), None))
-    _screening(b.participant, D(2025, 6, 1), {"cannabis": 10}, enrolment=b)
-    _screening(b.participant, D(2025, 9, 1), {"cannabis": 2}, enrolment=b)
-    # C: enrolled in December, no phase yet; screened before the enrolment was linked.
-    c = enrol("C", start_date=D(2025, 11, 20), enrolled_on=D(2025, 12, 1), status=Status.ENROLLED)
-    _screening(c.participant, D(2025, 11, 20), {"stimulants": 4})
-    _screening(c.participant, D(2025, 12, 15), {"stimulants": 35})  # after intake: ignored
+    factories.screening(b, D(2025, 9, 1), {"cannabis": 2})
+    # C: screened in November, enrolled in December, no phase yet.
+    c = enrol(
+        "C",
+        {"stimulants": 4},
+        start_date=D(2025, 11, 20),
+        enrolled_on=D(2025, 12, 1),
+        status=Status.ENROLLED,
+    )
+    factories.screening(c, D(2025, 12, 15), {"stimulants": 35})  # after intake: ignored
     # D: enrolled in 2024, dropped out in February 2025.
     enrol(
         "D",
+        {"opioids": 15},
         start_date=D(2024, 10, 1),
         enrolled_on=D(2024, 10, 5),
         status=Status.DROPPED_OUT,
@@ -123,78 +135,72 @@ def world():
     # E: enrolled in 2024, in re-entry at the end of 2025.
     e = enrol(
         "E",
+        {"opioids": 20},
         start_date=D(2024, 11, 1),
         enrolled_on=D(2024, 11, 2),
-        status=Status.IN_PHASE,
+        phase_days=[D(2024, 11, 2), D(2024, 11, 16), D(2025, 6, 1)],
         current_phase=reentry,
-    )
-    _phases(
-        e,
-        (orientation, D(2024, 11, 2), D(2024, 11, 15)),
-        (primary, D(2024, 11, 16), D(2025, 5, 31)),
-        (reentry, D(2025, 6, 1), None),
+        status=Status.IN_PHASE,
     )
     # F: screened in December at low risk, never enrolled.
-    f = enrol("F", start_date=D(2025, 12, 20))
-    _screening(f.participant, D(2025, 12, 20), {"alcohol": 10}, enrolment=f)
-    # G: enrolled in April, transferred in January 2026: still active at the end of 2025.
+    enrol("F", {"alcohol": 10}, start_date=D(2025, 12, 20))
+    # G: enrolled in April, transferred in January 2026 from the primary phase: still active
+    # at the end of 2025.
     g = enrol(
         "G",
+        {"sedatives": 12},
         start_date=D(2025, 4, 1),
         enrolled_on=D(2025, 4, 2),
+        phase_days=[D(2025, 4, 2), D(2025, 4, 16)],
         status=Status.TRANSFERRED,
         end_date=D(2026, 1, 15),
     )
-    _phases(g, (orientation, D(2025, 4, 2), D(2025, 4, 15)), (primary, D(2025, 4, 16), None))
-    # H: released on the last day of the period: an ending, no longer active.
-    h = enrol(
+    # H: released on the last day of the period, before any phase: an ending, no longer
+    # active.
+    enrol(
         "H",
+        {"tobacco": 27},
         start_date=D(2025, 5, 1),
         enrolled_on=D(2025, 5, 1),
         status=Status.RELEASED,
         end_date=D(2025, 12, 31),
     )
-    _screening(h.participant, D(2025, 5, 1), {"tobacco": 27}, enrolment=h)
     # I: all of it in 2023.
     enrol(
         "I",
+        {"opioids": 10},
         start_date=D(2023, 1, 1),
         enrolled_on=D(2023, 1, 5),
+        phase_days=[D(2023, 1, 5), D(2023, 1, 19), D(2023, 6, 1)],
         status=Status.COMPLETED,
         end_date=D(2023, 6, 30),
     )
     # J: in the host's other programme.
     j = enrol(
         "J",
+        {"opioids": 10},
         programme=medical,
         start_date=D(2025, 2, 1),
         enrolled_on=D(2025, 2, 1),
+        phase_days=[D(2025, 2, 1), D(2025, 2, 15), D(2025, 7, 1)],
         status=Status.COMPLETED,
         end_date=D(2025, 8, 1),
     )
-    # K: in an unrelated institution's programme.
+    # K: in an unrelated institution's programme, held there.
     enrol(
         "K",
+        {"opioids": 10},
+        held=semarang,
         programme=elsewhere,
         start_date=D(2025, 2, 1),
         enrolled_on=D(2025, 2, 1),
         status=Status.ENROLLED,
     )
 
-    july = Session.objects.create(programme=programme, date=D(2025, 7, 1), topic="Kelompok")
-    last = Session.objects.create(programme=programme, date=D(2025, 12, 31), topic="Kelompok")
-    before = Session.objects.create(programme=programme, date=D(2024, 12, 1), topic="Kelompok")
-    for session, enrolment, status in [
-        (july, b, "present"),
-        (july, g, "present"),
-        (july, a, "absent"),
-        (last, b, "excused"),
-        (last, g, "absent"),
-        (before, e, "present"),
-    ]:
-        Attendance.objects.create(session=session, enrolment=enrolment, status=status)
-    medical_session = Session.objects.create(programme=medical, date=D(2025, 3, 1), topic="Medis")
-    Attendance.objects.create(session=medical_session, enrolment=j, status="present")
+    factories.session(programme, D(2025, 7, 1), {b: "present", g: "present", a: "absent"})
+    factories.session(programme, D(2025, 12, 31), {b: "excused", g: "absent"})
+    factories.session(programme, D(2024, 12, 1), {e: "present"})
+    factories.session(medical, D(2025, 3, 1), {j: "present"}, topic="Medis")
     return {
         "pekalongan": pekalongan,
         "batang": batang,
@@ -240,13 +246,14 @@ def test_programme_figures_match_the_hand_count(world):
     assert figures.attendance_rate == programme_attendance_rate(
         world["programme"], YEAR_2025.start, YEAR_2025.end
     )
-    # Started in 2025: A high, B moderate (first screening), C moderate (unlinked, on the
-    # intake day), F low, G not screened, H high (tobacco 27).
+    # Started in 2025: A high, B moderate (first screening), C moderate (the intake, not the
+    # later high one), F low, G moderate, H high (tobacco 27). G was "not screened" when the
+    # fixture was written as rows; the services screen everyone at intake (see `world`).
     assert {g.key: g.count for g in figures.intake_risk} == {
         "low": 1,
-        "moderate": 2,
+        "moderate": 3,
         "high": 2,
-        reports.UNSCREENED: 1,
+        reports.UNSCREENED: 0,
     }
 
 
@@ -266,8 +273,10 @@ def test_phase_at_the_end_of_a_past_period_comes_from_the_phase_rows(world):
 
 
 def test_a_period_ending_today_or_later_falls_back_on_the_current_phase(world):
+    """Legacy data, written as a row because the services would not make it: an enrolment
+    in a phase without its phase row. Only a period that has not ended falls back on its
+    current phase."""
     held = factories.participant(world["pekalongan"])
-    # In a phase without its phase row: legacy data the services would not write.
     factories.raw_enrolment(
         held,
         world["programme"],
@@ -289,6 +298,27 @@ def test_a_period_ending_today_or_later_falls_back_on_the_current_phase(world):
     figures = reports.programme_figures(programme=world["programme"], period=past, today=LATER)
     assert figures.in_phase("Primer") == 1  # B only: the new one has no phase row
     assert figures.in_phase(reports.NO_PHASE) == 2  # C and the new one
+
+
+def test_intake_risk_of_legacy_rows_falls_back_on_unlinked_screenings(world):
+    """Legacy data, written as rows because the services no longer make it: screenings
+    linked to no enrolment (before screenings were linked) and an enrolment without any.
+    The reports still read them: the latest unlinked screening on or before the intake day
+    counts, a later one does not, and without one the enrolment is "not screened"."""
+    legacy = factories.programme(world["programme"].agreement, world["pekalongan"])
+    screened = factories.participant(world["pekalongan"])
+    factories.raw_enrolment(screened, legacy, start_date=D(2025, 11, 20))
+    _legacy_screening(screened, D(2025, 10, 1), {"stimulants": 30})  # superseded: high
+    _legacy_screening(screened, D(2025, 11, 20), {"stimulants": 4})  # the intake: moderate
+    _legacy_screening(screened, D(2025, 12, 15), {"stimulants": 35})  # after intake: ignored
+    factories.raw_enrolment(factories.participant(world["pekalongan"]), legacy)
+    figures = reports.programme_figures(programme=legacy, period=YEAR_2025, today=LATER)
+    assert {g.key: g.count for g in figures.intake_risk} == {
+        "low": 0,
+        "moderate": 1,
+        "high": 0,
+        reports.UNSCREENED: 1,
+    }
 
 
 def test_empty_programme_has_zero_counts_and_no_rates(world):
@@ -509,7 +539,8 @@ def test_programme_report_as_xlsx(english, world):
     assert values[("Endings in the period", "Completion rate")] == 0.3333
     assert values[("Attendance", "Attendance rate")] == 0.5
     assert values[("ASSIST risk at intake", "High risk")] == 2
-    assert values[("ASSIST risk at intake", "No screening recorded")] == 1
+    assert values[("ASSIST risk at intake", "Moderate risk")] == 3
+    assert values[("ASSIST risk at intake", "No screening recorded")] == 0
     texts = " ".join(str(cell) for row in sheet.iter_rows(values_only=True) for cell in row)
     assert "REG-" not in texts
 

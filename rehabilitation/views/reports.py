@@ -243,10 +243,15 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
         .select_related("host", "agreement")
         .order_by("-launch_date", "name")
     )
+    lines = reports.public_counts(programmes)
     return render(
         request,
         "rehabilitation/public/statistics.html",
-        {"lines": reports.public_counts(programmes), "min_cell": disclosure.MIN_CELL},
+        {
+            "lines": lines,
+            "as_of": reports.counted_as_of(lines),
+            "min_cell": disclosure.MIN_CELL,
+        },
     )
 
 

@@ -44,15 +44,14 @@ def _counts(programme_ids: list[int] | None = None) -> dict[int, tuple[int, int,
             completed=Count("pk", filter=Q(status=Status.COMPLETED)),
         )
     )
-    return {
-        row["programme_id"]: (row["enrolled"], row["active"], row["completed"]) for row in rows
-    }
+    return {row["programme_id"]: (row["enrolled"], row["active"], row["completed"]) for row in rows}
 
 
 def enrolment_moved(enrolment: Enrolment, *, status: str, was_enrolled: bool) -> None:
     """Adjust the programme's row after `enrolment` moved from `status` (ever enrolled or
-    not before the move: `was_enrolled`) to its current values. One UPDATE (rows are locked by it, so concurrent moves add up); a
-    programme without a row yet gets one counted from its own enrolments."""
+    not before the move: `was_enrolled`) to its current values. One UPDATE, which locks the
+    row, so that concurrent moves add up; a programme without a row yet gets one counted
+    from its own enrolments."""
     before = _contribution(status, was_enrolled)
     after = _contribution(enrolment.status, enrolment.enrolled_on is not None)
     delta = [b - a for a, b in zip(before, after, strict=True)]

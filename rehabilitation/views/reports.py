@@ -15,13 +15,22 @@ personal data (the access log is `views.access_log`).
 from __future__ import annotations
 
 import datetime
+import tempfile
+from collections.abc import Iterator
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -35,7 +44,7 @@ from institutions.models import Institution
 
 from .. import access, charts, disclosure, exports, reports
 from ..models import AccessLog, Programme
-from ..services.audit import log_context, record_bulk_access, record_report_access
+from ..services.audit import log_context, record_read, record_report_access
 
 XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
 
@@ -280,22 +289,47 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
             participants = participants.filter(institution_id__in=own)
     elif not access.may_see_personal_data(user):
         raise PermissionDenied(_("Your role does not give access to participants' data."))
-    exported = list(exports.for_export(participants, user))
-    content = exports.render(fmt, exported, identified=identified)
     kind = "identified" if identified else "pseudonymised"
-    record_bulk_access(
+    # The log first, from the ids alone (one line per institution holding them, listing
+    # them in bulk): the rows are then read in chunks while the response streams.
+    record_read(
         **log_context(request),
+        records=participants.order_by().values_list("pk", "institution_id").iterator(),
         user=user,
-        participants=exported,
         action=AccessLog.Action.EXPORT,
         detail=f"{kind} {fmt}",
     )
-    label = "identitas" if identified else "pseudonim"
-    response = HttpResponse(content, content_type=exports.CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = (
-        f'attachment; filename="peserta-{label}-{timezone.localdate():%Y-%m-%d}.{fmt}"'
+    rows = exports.for_export(exports.export_order(participants), user).iterator(
+        chunk_size=exports.CHUNK_SIZE
     )
-    return response
+    label = "identitas" if identified else "pseudonim"
+    filename = f"peserta-{label}-{timezone.localdate():%Y-%m-%d}.{fmt}"
+    response: HttpResponseBase
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            _in_language(exports.stream_csv(rows, identified=identified)),
+            content_type=exports.CONTENT_TYPES[fmt],
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the response once sent)
+    exports.write_xlsx(rows, identified=identified, output=output)
+    output.seek(0)
+    return FileResponse(
+        output, as_attachment=True, filename=filename, content_type=exports.CONTENT_TYPES[fmt]
+    )
+
+
+def _in_language(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """`pieces`, each made in the language of the request: a stream is read after the view
+    has returned, when the request's language may no longer be active."""
+    language = translation.get_language()
+    while True:
+        with translation.override(language):
+            piece = next(pieces, None)
+        if piece is None:
+            return
+        yield piece
 
 
 urlpatterns = [

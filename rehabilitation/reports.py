@@ -32,6 +32,7 @@ read the shown figures, so that each carries the same withheld cells.
 from __future__ import annotations
 
 import datetime
+import functools
 import io
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -790,6 +791,7 @@ class PublicCounts:
         return (self.enrolled, self.active, self.completed)
 
 
+@functools.lru_cache(maxsize=65536)
 def suppress(*, enrolled: int, active: int, completed: int) -> tuple[Cell, Cell, Cell]:
     """The three public counts of a programme, protected by the one rule.
 
@@ -815,12 +817,13 @@ def suppress(*, enrolled: int, active: int, completed: int) -> tuple[Cell, Cell,
     return cells["enrolled"], cells["active"], cells["completed"]
 
 
-def public_counts(programmes: QuerySet[Programme]) -> list[PublicCounts]:
-    """The public line of each programme, in one query: counts of people ever enrolled, now
-    active and completed, read from the programme's tally (`rehabilitation.statistics`, kept
-    by the enrolment services), with small groups withheld."""
+def public_counts(programmes: Iterable[Programme]) -> list[PublicCounts]:
+    """The public line of each programme (read with `select_related("tally")`: one query):
+    counts of people ever enrolled, now active and completed, read from the programme's
+    tally (`rehabilitation.statistics`, kept by the enrolment services), with small groups
+    withheld."""
     lines = []
-    for programme in programmes.select_related("tally"):
+    for programme in programmes:
         tally = getattr(programme, "tally", None)
         lines.append(
             PublicCounts(

@@ -244,22 +244,43 @@ def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Public statistics --------------------------------------------------------------------
 
 
+#: Programmes per page of the public statistics.
+PUBLIC_PAGE_SIZE = 50
+#: Pages beyond this are the last one: an offset stays bounded whatever is asked.
+PUBLIC_MAX_PAGE = 1000
+
+
+def _page_number(value: str | None) -> int:
+    """The page asked for, 1 for anything that is not a positive number."""
+    try:
+        number = int(value or 1)
+    except ValueError:
+        return 1
+    return min(max(number, 1), PUBLIC_MAX_PAGE)
+
+
 @require_GET
 def public_statistics(request: HttpRequest) -> HttpResponse:
-    """Counts per programme for everyone, without login: no group under 10 people shown."""
+    """Counts per programme for everyone, without login: no group under 10 people shown.
+    A page of programmes at a time, in one query (one row more than shown tells whether
+    there is a next page: nothing is counted)."""
+    number = _page_number(request.GET.get("page"))
+    start = (number - 1) * PUBLIC_PAGE_SIZE
     programmes = (
         Programme.objects.filter(agreement__status__in=Agreement.PUBLIC_STATUSES)
-        .select_related("host", "agreement")
-        .order_by("-launch_date", "name")
-    )
+        .select_related("host", "agreement", "tally")
+        .order_by("-launch_date", "name", "pk")
+    )[start : start + PUBLIC_PAGE_SIZE + 1]
     lines = reports.public_counts(programmes)
     return render(
         request,
         "rehabilitation/public/statistics.html",
         {
-            "lines": lines,
-            "as_of": reports.counted_as_of(lines),
+            "lines": lines[:PUBLIC_PAGE_SIZE],
+            "as_of": reports.counted_as_of(lines[:PUBLIC_PAGE_SIZE]),
             "min_cell": disclosure.MIN_CELL,
+            "previous_page": number - 1 if number > 1 else None,
+            "next_page": number + 1 if len(lines) > PUBLIC_PAGE_SIZE else None,
         },
     )
 

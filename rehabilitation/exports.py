@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -37,7 +37,7 @@ from institutions.spreadsheets import as_text, neutralise
 
 from . import access
 from .assist import Risk, Substance, highest
-from .models import Participant, Screening
+from .models import Enrolment, Participant, Screening
 
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
@@ -64,18 +64,19 @@ def for_export(participants: QuerySet[Participant], user) -> QuerySet[Participan
     """`participants` with what an export shows, in four queries per chunk read: the
     enrolments and screenings `user` may see (a partner of one programme does not learn of
     another programme's enrolment), with the programmes and the scores."""
-    enrolments = access.visible_enrolments(user)
+    # Each chunk's rows are checked one by one (`*_among`): cheaper for a few hundred
+    # participants than building every enrolment the user sees once per chunk.
     return participants.select_related("institution").prefetch_related(
         Prefetch(
             "enrolments",
-            queryset=enrolments.select_related("programme").order_by("start_date", "pk"),
+            queryset=access.visible_enrolments_among(user, Enrolment.objects.all())
+            .select_related("programme")
+            .order_by("start_date", "pk"),
             to_attr="export_enrolments",
         ),
         Prefetch(
             "screenings",
-            queryset=Screening.objects.filter(
-                Q(enrolment__isnull=True) | Q(enrolment__in=enrolments.values("pk"))
-            )
+            queryset=access.linked_screenings_among(user, Screening.objects.all())
             .order_by("date", "pk")
             .prefetch_related("scores"),
             to_attr="export_screenings",
@@ -119,9 +120,20 @@ def _substances(codes) -> str:
     return "; ".join(str(labels.get(code, code)) for code in codes)
 
 
-def _enrolments(participant: Participant) -> str:
+class _Labels:
+    """The display text of each choice, translated once per export (not once per cell)."""
+
+    def __init__(self) -> None:
+        self.sex = {value: str(label) for value, label in Participant.Sex.choices}
+        self.status = {value: str(label) for value, label in Participant.Status.choices}
+        self.enrolment = {value: str(label) for value, label in Enrolment.Status.choices}
+        self.risk = {value: str(label) for value, label in Risk.choices}
+
+
+def _enrolments(participant: Participant, labels: _Labels) -> str:
     return "; ".join(
-        f"{enrolment.programme.name}: {enrolment.get_status_display()}, "
+        f"{enrolment.programme.name}: "
+        f"{labels.enrolment.get(enrolment.status, enrolment.status)}, "
         f"{enrolment.start_date.isoformat()} – "
         f"{enrolment.end_date.isoformat() if enrolment.end_date else '…'}"
         for enrolment in participant.export_enrolments
@@ -135,7 +147,7 @@ def export_order(participants: QuerySet[Participant]) -> QuerySet[Participant]:
     return participants.order_by("institution__name", "institution_id", "register_number", "pk")
 
 
-def _row(participant: Participant, *, identified: bool) -> tuple[str, list]:
+def _row(participant: Participant, *, identified: bool, labels: _Labels) -> tuple[str, list]:
     band = intake_band(participant)
     personal = (
         [participant.register_number, participant.full_name, participant.birth_date]
@@ -147,13 +159,13 @@ def _row(participant: Participant, *, identified: bool) -> tuple[str, list]:
     return alias, [
         alias,
         *personal,
-        participant.get_sex_display(),
-        participant.get_status_display(),
+        labels.sex.get(participant.sex, participant.sex),
+        labels.status.get(participant.status, participant.status),
         held_at,
         participant.case_article,
         _substances(participant.substances),
-        _enrolments(participant),
-        str(band.label) if band else "",
+        _enrolments(participant, labels),
+        labels.risk[band.value] if band else "",
     ]
 
 
@@ -163,8 +175,9 @@ def export_rows(participants: Iterable[Participant], *, identified: bool) -> Ite
     each institution, not by register number (only one institution's rows are held at once)."""
     group: list[tuple[str, list]] = []
     institution_id = None
+    labels = _Labels()
     for participant in participants:
-        alias, row = _row(participant, identified=identified)
+        alias, row = _row(participant, identified=identified, labels=labels)
         if identified:
             yield row
             continue

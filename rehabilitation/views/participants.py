@@ -76,7 +76,7 @@ def participant_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related(
             Prefetch(
                 "enrolments",
-                queryset=access.visible_enrolments(user)
+                queryset=access.visible_enrolments_among(user, Enrolment.objects.all())
                 .select_related("programme")
                 .order_by("-start_date"),
                 to_attr="visible_enrolments",
@@ -151,8 +151,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     logged = log_context(request)
     record_access(**logged, user=user, participant=participant, action=AccessLog.Action.VIEW)
     enrolments = list(
-        access.visible_enrolments(user)
-        .filter(participant=participant)
+        access.visible_enrolments_among(user, Enrolment.objects.filter(participant=participant))
         .select_related("programme__host", "current_phase")
         .prefetch_related(
             Prefetch(

@@ -35,7 +35,15 @@ from institutions.access import (  # the roles and the superuser test, for this 
 from institutions.access import own_institutions as own_institutions
 from institutions.models import Institution
 
-from .models import AccessLog, Enrolment, Participant, Programme, Session, TransferRequest
+from .models import (
+    AccessLog,
+    Enrolment,
+    Participant,
+    Programme,
+    Screening,
+    Session,
+    TransferRequest,
+)
 
 
 def _ids(user: User, roles: Iterable[str] = STAFF_ROLES) -> frozenset[int]:
@@ -54,16 +62,27 @@ def visible_programmes(user: User, queryset: QuerySet[Programme] | None = None) 
     queryset = Programme.objects.all() if queryset is None else queryset
     if is_superuser(user):
         return queryset
-    ids = _ids(user)
-    return queryset.filter(Q(host_id__in=ids) | Q(partners__in=ids)).distinct()
+    return queryset.filter(pk__in=_programme_ids(_ids(user)))
+
+
+def _programme_ids(ids: frozenset[int]) -> QuerySet:
+    """The ids of the programmes hosted by or run with the institutions `ids`, as a subquery
+    that two indexes serve (the host's and the partners' table) and that repeats no row:
+    a UNION, never an OR across the partners join."""
+    hosted = Programme.objects.filter(host_id__in=ids).order_by().values("pk")
+    partnered = (
+        Programme.partners.through.objects.filter(institution_id__in=ids)
+        .order_by()
+        .values("programme_id")
+    )
+    return hosted.union(partnered)
 
 
 def programmes_with_personal_data(user: User) -> QuerySet[Programme]:
     """Programmes whose participants `user` may see (`may_see_personal_data` for each)."""
     if is_superuser(user):
         return Programme.objects.all()
-    ids = _personal_data_ids(user)
-    return Programme.objects.filter(Q(host_id__in=ids) | Q(partners__in=ids)).distinct()
+    return Programme.objects.filter(pk__in=_programme_ids(_personal_data_ids(user)))
 
 
 def visible_participants(user: User, queryset: QuerySet[Participant] | None = None) -> QuerySet:
@@ -78,6 +97,8 @@ def visible_participants(user: User, queryset: QuerySet[Participant] | None = No
     involved = Enrolment.objects.filter(
         Q(programme__host_id__in=ids) | Q(programme__partners__in=ids)
     ).values("participant_id")
+    # Kept as an OR: measured at 100k participants, a UNION of ids was slower (the planner
+    # answers it with a hash join over every participant).
     return queryset.filter(Q(institution_id__in=ids) | Q(pk__in=involved))
 
 
@@ -91,10 +112,45 @@ def visible_enrolments(user: User, queryset: QuerySet[Enrolment] | None = None) 
     ids = _personal_data_ids(user)
     if not ids:
         return queryset.none()
+    of_held = (
+        Enrolment.objects.filter(
+            participant_id__in=Participant.objects.filter(institution_id__in=ids).values("pk")
+        )
+        .order_by()
+        .values("pk")
+    )
+    in_programmes = (
+        Enrolment.objects.filter(programme_id__in=_programme_ids(ids)).order_by().values("pk")
+    )
+    return queryset.filter(pk__in=of_held.union(in_programmes))
+
+
+def visible_enrolments_among(user: User, queryset: QuerySet[Enrolment]) -> QuerySet:
+    """The same rule as `visible_enrolments`, written as a test of each row: for a queryset
+    already narrowed to a few participants (a page's prefetch, a chunk of an export), where
+    checking the rows found is cheaper than building the whole visible set."""
+    if is_superuser(user):
+        return queryset
+    ids = _personal_data_ids(user)
+    if not ids:
+        return queryset.none()
     return queryset.filter(
-        Q(participant__institution_id__in=ids)
-        | Q(programme__host_id__in=ids)
-        | Q(programme__in=Programme.objects.filter(partners__in=ids))
+        Q(participant__institution_id__in=ids) | Q(programme_id__in=_programme_ids(ids))
+    )
+
+
+def linked_screenings_among(user: User, queryset: QuerySet[Screening]) -> QuerySet:
+    """Of `queryset` (narrowed to a few participants, as `visible_enrolments_among`), the
+    screenings not linked to an enrolment and those of enrolments `user` sees."""
+    if is_superuser(user):
+        return queryset
+    ids = _personal_data_ids(user)
+    if not ids:
+        return queryset.none()
+    return queryset.filter(
+        Q(enrolment__isnull=True)
+        | Q(enrolment__participant__institution_id__in=ids)
+        | Q(enrolment__programme_id__in=_programme_ids(ids))
     )
 
 

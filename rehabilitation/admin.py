@@ -16,7 +16,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -27,6 +28,7 @@ from institutions import history_display
 from institutions.admin import ReadOnlyAdminMixin
 from institutions.history_admin import HistoryAdminMixin
 from institutions.models import Institution
+from institutions.pagination import CappedPaginator
 
 from . import access
 from .models import (
@@ -51,6 +53,20 @@ from .models import (
 from .services import participants as participant_services
 from .services import programmes as programme_services
 from .services.audit import record_one, record_read, search_terms
+
+
+class CappedListMixin:
+    """A change list whose cost does not grow with the table: the count stops at the cap
+    ("more than N", `institutions.pagination`), and the unfiltered total is not counted."""
+
+    show_full_result_count = False
+
+    def get_paginator(
+        self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True
+    ) -> CappedPaginator:
+        return CappedPaginator(
+            queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page
+        )
 
 
 class VisibleParticipantsMixin:
@@ -216,7 +232,11 @@ class TransferInline(admin.TabularInline):
 
 @admin.register(Programme)
 class ProgrammeAdmin(
-    AccessLoggedAdminMixin, HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
+    CappedListMixin,
+    AccessLoggedAdminMixin,
+    HistoryAdminMixin,
+    VisibleParticipantsMixin,
+    admin.ModelAdmin,
 ):
     """Programmes: seen by the staff of the host and partners; changed (and deleted) only by
     editors and administrators of the host, as on the staff pages. The list shows no personal
@@ -255,7 +275,20 @@ class ProgrammeAdmin(
             super()
             .get_queryset(request)
             .filter(pk__in=access.visible_programmes(request.user).values("pk"))
-            .annotate(enrolment_count=Count("enrolments"))
+            # Counted per listed row (a correlated subquery on the indexed programme
+            # column), not by grouping every enrolment of every programme.
+            .annotate(
+                enrolment_count=Coalesce(
+                    Subquery(
+                        Enrolment.objects.filter(programme=OuterRef("pk"))
+                        .order_by()
+                        .values("programme")
+                        .annotate(n=Count("pk"))
+                        .values("n")
+                    ),
+                    0,
+                )
+            )
             .prefetch_related("partners")
         )
 
@@ -292,7 +325,9 @@ class ArchivedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin):
+class ParticipantAdmin(
+    CappedListMixin, AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin
+):
     """Detainees and prisoners in rehabilitation.
 
     This is specific personal data under UU PDP 27/2022 (health and criminal records, and
@@ -406,12 +441,17 @@ class EnrolmentEventInline(admin.TabularInline):
 
 @admin.register(Enrolment)
 class EnrolmentAdmin(
-    AccessLoggedAdminMixin, HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
+    CappedListMixin,
+    AccessLoggedAdminMixin,
+    HistoryAdminMixin,
+    VisibleParticipantsMixin,
+    admin.ModelAdmin,
 ):
     list_display = ["participant", "programme", "status", "start_date", "end_date"]
-    list_filter = ["status", "programme__kind"]
+    # A date filter, not a date hierarchy: the hierarchy lists the distinct years of the
+    # whole table on every page.
+    list_filter = ["status", "programme__kind", "start_date"]
     list_select_related = ["participant", "programme"]
-    date_hierarchy = "start_date"
     search_fields = ["participant__register_number", "participant__full_name", "programme__name"]
     inlines = [EnrolmentPhaseInline, EnrolmentEventInline]
     # An enrolment begins with a screening and moves only through the services' steps (the
@@ -437,7 +477,9 @@ class EnrolmentAdmin(
         return False
 
 
-class VisibleThroughEnrolmentAdmin(AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin):
+class VisibleThroughEnrolmentAdmin(
+    CappedListMixin, AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin
+):
     """Rows hanging off an enrolment: listed only where the enrolment is visible."""
 
     enrolment_path = "enrolment"
@@ -517,7 +559,11 @@ class AttendanceInline(admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(
-    AccessLoggedAdminMixin, HistoryAdminMixin, VisibleParticipantsMixin, admin.ModelAdmin
+    CappedListMixin,
+    AccessLoggedAdminMixin,
+    HistoryAdminMixin,
+    VisibleParticipantsMixin,
+    admin.ModelAdmin,
 ):
     """Sessions: the list shows no personal data; the page's attendance names participants."""
 
@@ -543,7 +589,7 @@ class SessionAdmin(
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
+class AccessLogAdmin(CappedListMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
     """The personal-data access log: written by the system, never edited or deleted. Reading
     it is logged too (who read the log of whom): the participants its shown lines name."""
 
@@ -573,9 +619,8 @@ class AccessLogAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmi
         "detail",
         "reason",
     ]
-    list_filter = ["action", "reason", "institution"]
+    list_filter = ["action", "reason", "at", "institution"]
     list_select_related = ["user", "participant", "institution"]
-    date_hierarchy = "at"
     search_fields = ["user__username", "participant__register_number", "detail"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessLog]:
@@ -584,7 +629,9 @@ class AccessLogAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmi
 
 
 @admin.register(TransferRequest)
-class TransferRequestAdmin(ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
+class TransferRequestAdmin(
+    CappedListMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin
+):
     """Transfer requests, read-only: they change only through the staff pages (accept, refuse,
     cancel). Seen as there (`access.visible_transfer_requests`); the list names no one, and
     opening one is written to the access log."""

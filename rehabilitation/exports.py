@@ -8,6 +8,11 @@ full date of birth; the view decides who may have which (see `views.reports`).
 
 Cells that a spreadsheet would read as a formula are neutralised: in CSV with the agreements
 export's helper (a leading quote), in Excel by storing every text as text.
+
+An export costs what its rows cost, not what the table holds: participants are read in chunks
+of `CHUNK_SIZE` with their enrolments and screenings fetched per chunk, the CSV is streamed as
+it is written (its header first), and the Excel file is written row by row to a temporary
+file that is then streamed.
 """
 
 from __future__ import annotations
@@ -18,19 +23,21 @@ import hashlib
 import hmac
 import io
 from collections.abc import Iterable, Iterator
+from typing import IO
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from institutions.spreadsheets import neutralise, text_row
+from institutions.spreadsheets import as_text, neutralise
 
 from . import access
 from .assist import Risk, Substance, highest
-from .models import Participant, Screening
+from .models import Enrolment, Participant, Screening
 
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
@@ -39,6 +46,10 @@ CONTENT_TYPES = {
 }
 PSEUDONYM_PREFIX = "P-"
 PSEUDONYM_LENGTH = 10
+#: Participants read per query (with their enrolments and screenings fetched per chunk).
+CHUNK_SIZE = 500
+#: Bytes of CSV gathered before they are sent.
+CSV_PIECE = 64 * 1024
 
 
 def pseudonym(participant_id: int) -> str:
@@ -50,21 +61,22 @@ def pseudonym(participant_id: int) -> str:
 
 
 def for_export(participants: QuerySet[Participant], user) -> QuerySet[Participant]:
-    """`participants` with what an export shows, in four queries whatever their number: the
+    """`participants` with what an export shows, in four queries per chunk read: the
     enrolments and screenings `user` may see (a partner of one programme does not learn of
     another programme's enrolment), with the programmes and the scores."""
-    enrolments = access.visible_enrolments(user)
+    # Each chunk's rows are checked one by one (`*_among`): cheaper for a few hundred
+    # participants than building every enrolment the user sees once per chunk.
     return participants.select_related("institution").prefetch_related(
         Prefetch(
             "enrolments",
-            queryset=enrolments.select_related("programme").order_by("start_date", "pk"),
+            queryset=access.visible_enrolments_among(user, Enrolment.objects.all())
+            .select_related("programme")
+            .order_by("start_date", "pk"),
             to_attr="export_enrolments",
         ),
         Prefetch(
             "screenings",
-            queryset=Screening.objects.filter(
-                Q(enrolment__isnull=True) | Q(enrolment__in=enrolments.values("pk"))
-            )
+            queryset=access.linked_screenings_among(user, Screening.objects.all())
             .order_by("date", "pk")
             .prefetch_related("scores"),
             to_attr="export_screenings",
@@ -108,48 +120,74 @@ def _substances(codes) -> str:
     return "; ".join(str(labels.get(code, code)) for code in codes)
 
 
-def _enrolments(participant: Participant) -> str:
+class _Labels:
+    """The display text of each choice, translated once per export (not once per cell)."""
+
+    def __init__(self) -> None:
+        self.sex = {value: str(label) for value, label in Participant.Sex.choices}
+        self.status = {value: str(label) for value, label in Participant.Status.choices}
+        self.enrolment = {value: str(label) for value, label in Enrolment.Status.choices}
+        self.risk = {value: str(label) for value, label in Risk.choices}
+
+
+def _enrolments(participant: Participant, labels: _Labels) -> str:
     return "; ".join(
-        f"{enrolment.programme.name}: {enrolment.get_status_display()}, "
+        f"{enrolment.programme.name}: "
+        f"{labels.enrolment.get(enrolment.status, enrolment.status)}, "
         f"{enrolment.start_date.isoformat()} – "
         f"{enrolment.end_date.isoformat() if enrolment.end_date else '…'}"
         for enrolment in participant.export_enrolments
     )
 
 
+def export_order(participants: QuerySet[Participant]) -> QuerySet[Participant]:
+    """The order an export reads its participants in: by institution, so that each
+    institution's rows come together (and can be sorted by pseudonym one institution at a
+    time), then by register number."""
+    return participants.order_by("institution__name", "institution_id", "register_number", "pk")
+
+
+def _row(participant: Participant, *, identified: bool, labels: _Labels) -> tuple[str, list]:
+    band = intake_band(participant)
+    personal = (
+        [participant.register_number, participant.full_name, participant.birth_date]
+        if identified
+        else [participant.birth_date.year if participant.birth_date else None]
+    )
+    alias = pseudonym(participant.pk)
+    held_at = participant.institution.display_name
+    return alias, [
+        alias,
+        *personal,
+        labels.sex.get(participant.sex, participant.sex),
+        labels.status.get(participant.status, participant.status),
+        held_at,
+        participant.case_article,
+        _substances(participant.substances),
+        _enrolments(participant, labels),
+        labels.risk[band.value] if band else "",
+    ]
+
+
 def export_rows(participants: Iterable[Participant], *, identified: bool) -> Iterator[list]:
     """One row per participant, in `headers()` order; dates stay dates for the writers.
-    Pseudonymised rows are sorted by institution and pseudonym, not by register number."""
-    rows: list[tuple[tuple[str, str], list]] = []
+    `participants` come in `export_order`; pseudonymised rows are sorted by pseudonym within
+    each institution, not by register number (only one institution's rows are held at once)."""
+    group: list[tuple[str, list]] = []
+    institution_id = None
+    labels = _Labels()
     for participant in participants:
-        band = intake_band(participant)
-        personal = (
-            [participant.register_number, participant.full_name, participant.birth_date]
-            if identified
-            else [participant.birth_date.year if participant.birth_date else None]
-        )
-        alias = pseudonym(participant.pk)
-        held_at = participant.institution.display_name
-        rows.append(
-            (
-                (held_at, alias),
-                [
-                    alias,
-                    *personal,
-                    participant.get_sex_display(),
-                    participant.get_status_display(),
-                    held_at,
-                    participant.case_article,
-                    _substances(participant.substances),
-                    _enrolments(participant),
-                    str(band.label) if band else "",
-                ],
-            )
-        )
-    if not identified:
-        rows.sort(key=lambda item: item[0])
-    for _key, row in rows:
-        yield row
+        alias, row = _row(participant, identified=identified, labels=labels)
+        if identified:
+            yield row
+            continue
+        if participant.institution_id != institution_id:
+            group.sort(key=lambda item: item[0])
+            yield from (row for _alias, row in group)
+            group, institution_id = [], participant.institution_id
+        group.append((alias, row))
+    group.sort(key=lambda item: item[0])
+    yield from (row for _alias, row in group)
 
 
 def _csv_cell(value) -> str | int:
@@ -162,40 +200,49 @@ def _csv_cell(value) -> str | int:
     return value
 
 
-def render_csv(participants: Iterable[Participant], *, identified: bool) -> bytes:
-    """CSV in UTF-8 with a byte-order mark, so that Excel reads the Indonesian text right."""
+def stream_csv(participants: Iterable[Participant], *, identified: bool) -> Iterator[bytes]:
+    """CSV in UTF-8 with a byte-order mark, so that Excel reads the Indonesian text right,
+    in pieces of about `CSV_PIECE` bytes: the header goes out before the first row is read."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    buffer.write("\ufeff")
     writer.writerow(headers(identified=identified))
+    yield _drain(buffer)
     for row in export_rows(participants, identified=identified):
         writer.writerow([_csv_cell(value) for value in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        if buffer.tell() >= CSV_PIECE:
+            yield _drain(buffer)
+    yield _drain(buffer)
 
 
-def render_xlsx(participants: Iterable[Participant], *, identified: bool) -> bytes:
-    """An Excel workbook with a bold frozen header; texts are always text, never formulas."""
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = _("Participants")[:31]
+def _drain(buffer: io.StringIO) -> bytes:
+    piece = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    return piece
+
+
+def write_xlsx(participants: Iterable[Participant], *, identified: bool, output: IO[bytes]) -> None:
+    """An Excel workbook with a bold frozen header, written row by row (openpyxl's write-only
+    mode: memory does not grow with the rows); texts are always text, never formulas."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Participants")[:31])
     columns = headers(identified=identified)
-    text_row(sheet, columns)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
     for index in range(1, len(columns) + 1):
         sheet.column_dimensions[get_column_letter(index)].width = 22
+    bold = Font(bold=True)
+    sheet.append([_xlsx_cell(sheet, title, font=bold) for title in columns])
     for row in export_rows(participants, identified=identified):
-        for cell in text_row(sheet, row):
-            if isinstance(cell.value, datetime.date):
-                cell.number_format = "DD-MM-YYYY"
-    output = io.BytesIO()
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
     workbook.save(output)
-    return output.getvalue()
 
 
-RENDERERS = {"csv": render_csv, "xlsx": render_xlsx}
-
-
-def render(fmt: str, participants: Iterable[Participant], *, identified: bool) -> bytes:
-    """The export in `fmt` ("csv" or "xlsx")."""
-    return RENDERERS[fmt](participants, identified=identified)
+def _xlsx_cell(sheet, value, *, font: Font | None = None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    as_text(cell)
+    if font is not None:
+        cell.font = font
+    if isinstance(value, datetime.date):
+        cell.number_format = "DD-MM-YYYY"
+    return cell

@@ -71,6 +71,7 @@ class Programme(models.Model):
         verbose_name = _("programme")
         verbose_name_plural = _("programmes")
         ordering = ["-launch_date", "name"]
+        indexes = [models.Index(fields=["-launch_date", "name"], name="programme_launch_order")]
 
     def __str__(self) -> str:
         return self.name
@@ -374,6 +375,12 @@ class Enrolment(models.Model):
         verbose_name = _("enrolment")
         verbose_name_plural = _("enrolments")
         ordering = ["-start_date"]
+        indexes = [
+            models.Index(fields=["-start_date"], name="enrolment_start_order"),
+            # Reports read a programme's enrolments that touch a period.
+            models.Index(fields=["programme", "start_date"], name="enrolment_programme_start"),
+            models.Index(fields=["programme", "status"], name="enrolment_programme_status"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["participant", "programme"], name="enrolment_once_per_programme"
@@ -484,6 +491,7 @@ class Screening(models.Model):
         verbose_name = _("ASSIST screening")
         verbose_name_plural = _("ASSIST screenings")
         ordering = ["participant", "date", "pk"]
+        indexes = [models.Index(fields=["participant", "date"], name="screening_participant_date")]
 
     def __str__(self) -> str:
         return f"ASSIST {self.date} — {self.participant}"
@@ -584,6 +592,7 @@ class Session(models.Model):
         verbose_name = _("session")
         verbose_name_plural = _("sessions")
         ordering = ["programme", "-date", "pk"]
+        indexes = [models.Index(fields=["programme", "-date"], name="session_programme_date")]
 
     def __str__(self) -> str:
         return f"{self.date} — {self.topic}"
@@ -738,6 +747,10 @@ class AccessLog(models.Model):
         verbose_name = _("personal data access")
         verbose_name_plural = _("personal data access log")
         ordering = ["-at", "-pk"]
+        indexes = [
+            # An institution's log, newest first (its administrators' page and filters).
+            models.Index(fields=["institution", "-at", "-id"], name="access_log_institution"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.participant_id}"
@@ -767,3 +780,29 @@ class AccessLogRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry_id}: {self.participant_id}"
+
+
+class ProgrammeTally(models.Model):
+    """The public counts of one programme's people, kept up to date by the enrolment services
+    in the same transaction as each move (`rehabilitation.statistics`), so that the public
+    statistics never count every enrolment on a request. `statistics.refresh()` rebuilds them
+    from the enrolments (after a bulk load, or to repair)."""
+
+    programme = models.OneToOneField(
+        Programme,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="tally",
+        verbose_name=_("programme"),
+    )
+    enrolled = models.PositiveIntegerField(_("ever enrolled"), default=0)
+    active = models.PositiveIntegerField(_("active"), default=0)
+    completed = models.PositiveIntegerField(_("completed"), default=0)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("programme tally")
+        verbose_name_plural = _("programme tallies")
+
+    def __str__(self) -> str:
+        return f"{self.programme_id}: {self.enrolled}/{self.active}/{self.completed}"

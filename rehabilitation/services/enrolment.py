@@ -32,7 +32,7 @@ from institutions import history
 from institutions.access import Account
 from institutions.models import History
 
-from .. import access
+from .. import access, statistics
 from ..models import (
     AccessLog,
     Assessment,
@@ -123,6 +123,10 @@ def _prepare(
 
 def _save_move(enrolment: Enrolment, *, user: Account, before: dict, fields: Sequence[str]) -> None:
     enrolment.save(update_fields=list(fields))
+    # The public counts move with the enrolment, in the same transaction.
+    statistics.enrolment_moved(
+        enrolment, status=before["status"], was_enrolled=before["enrolled_on"] is not None
+    )
     record_change(enrolment, user=user, before=before, after=history.snapshot(enrolment))
 
 

@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -33,6 +32,7 @@ from django.views.decorators.http import require_GET
 from institutions.access import staff_required
 from institutions.forms import date_input
 from institutions.models import Institution, Membership
+from institutions.pagination import page_of
 from institutions.spreadsheets import neutralise
 
 from .. import access, selectors
@@ -131,10 +131,11 @@ def access_log(request: HttpRequest, pk: int) -> HttpResponse:
             entries = entries.filter(at__date__gte=cleaned["date_from"])
         if cleaned.get("date_to"):
             entries = entries.filter(at__date__lte=cleaned["date_to"])
-    page = Paginator(
+    page = page_of(
         entries.select_related("user", "participant").order_by("-at", "-pk"),
         ACCESS_LOG_PAGE_SIZE,
-    ).get_page(request.GET.get("page"))
+        request.GET.get("page"),
+    )
     rows = list(page.object_list)
     readers = list(
         entries.order_by()
@@ -205,7 +206,7 @@ def participant_access_log(request: HttpRequest, pk: int) -> HttpResponse:
     if fmt == "csv":
         rows = list(entries)
     else:
-        page = Paginator(entries, ACCESS_LOG_PAGE_SIZE * 2).get_page(request.GET.get("page"))
+        page = page_of(entries, ACCESS_LOG_PAGE_SIZE * 2, request.GET.get("page"))
         rows = list(page.object_list)
     roles = _roles_by_user({row.user_id for row in rows})
     for row in rows:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
@@ -31,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from institutions.access import Account, AuthenticatedRequest, staff_required
 from institutions.history_display import history_rows
+from institutions.pagination import page_of
 
 from .. import access, assist, selectors
 from ..forms.enrolment import (
@@ -247,7 +247,7 @@ def enrolment_list(request: HttpRequest) -> HttpResponse:
             enrolments = enrolments.filter(status=data["status"])
     if not (form.is_valid() and form.cleaned_data["archived"]):
         enrolments = enrolments.filter(participant__archived_at__isnull=True)
-    page = Paginator(enrolments, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(enrolments, PAGE_SIZE, request.GET.get("page"))
     rows = list(page.object_list)
     record_bulk_access(
         **log_context(request),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from institutions.access import staff_required
 from institutions.history_display import history_rows
+from institutions.pagination import page_of
 
 from .. import access, assist, selectors
 from ..forms.enrolment import (
@@ -76,7 +76,7 @@ def participant_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related(
             Prefetch(
                 "enrolments",
-                queryset=access.visible_enrolments(user)
+                queryset=access.visible_enrolments_among(user, Enrolment.objects.all())
                 .select_related("programme")
                 .order_by("-start_date"),
                 to_attr="visible_enrolments",
@@ -92,7 +92,7 @@ def participant_list(request: HttpRequest) -> HttpResponse:
         participants = participants.filter(
             Q(register_number__icontains=query) | Q(full_name__icontains=query)
         )
-    page = Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(participants, PAGE_SIZE, request.GET.get("page"))
     rows = list(page.object_list)
     record_bulk_access(
         **log_context(request),
@@ -151,8 +151,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
     logged = log_context(request)
     record_access(**logged, user=user, participant=participant, action=AccessLog.Action.VIEW)
     enrolments = list(
-        access.visible_enrolments(user)
-        .filter(participant=participant)
+        access.visible_enrolments_among(user, Enrolment.objects.filter(participant=participant))
         .select_related("programme__host", "current_phase")
         .prefetch_related(
             Prefetch(

@@ -15,14 +15,23 @@ personal data (the access log is `views.access_log`).
 from __future__ import annotations
 
 import datetime
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -36,7 +45,7 @@ from institutions.models import Institution
 
 from .. import access, charts, disclosure, exports, reports
 from ..models import AccessLog, Programme
-from ..services.audit import log_context, record_bulk_access, record_report_access
+from ..services.audit import log_context, record_read, record_report_access
 
 XLSX_CONTENT_TYPE = exports.CONTENT_TYPES["xlsx"]
 
@@ -236,18 +245,44 @@ def institution_report(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Public statistics --------------------------------------------------------------------
 
 
+#: Programmes per page of the public statistics.
+PUBLIC_PAGE_SIZE = 50
+#: Pages beyond this are the last one: an offset stays bounded whatever is asked.
+PUBLIC_MAX_PAGE = 1000
+
+
+def _page_number(value: str | None) -> int:
+    """The page asked for, 1 for anything that is not a positive number."""
+    try:
+        number = int(value or 1)
+    except ValueError:
+        return 1
+    return min(max(number, 1), PUBLIC_MAX_PAGE)
+
+
 @require_GET
 def public_statistics(request: HttpRequest) -> HttpResponse:
-    """Counts per programme for everyone, without login: no group under 10 people shown."""
+    """Counts per programme for everyone, without login: no group under 10 people shown.
+    A page of programmes at a time, in one query (one row more than shown tells whether
+    there is a next page: nothing is counted)."""
+    number = _page_number(request.GET.get("page"))
+    start = (number - 1) * PUBLIC_PAGE_SIZE
     programmes = (
         Programme.objects.filter(agreement__status__in=Agreement.PUBLIC_STATUSES)
-        .select_related("host", "agreement")
-        .order_by("-launch_date", "name")
-    )
+        .select_related("host", "agreement", "tally")
+        .order_by("-launch_date", "name", "pk")
+    )[start : start + PUBLIC_PAGE_SIZE + 1]
+    lines = reports.public_counts(programmes)
     return render(
         request,
         "rehabilitation/public/statistics.html",
-        {"lines": reports.public_counts(programmes), "min_cell": disclosure.MIN_CELL},
+        {
+            "lines": lines[:PUBLIC_PAGE_SIZE],
+            "as_of": reports.counted_as_of(lines[:PUBLIC_PAGE_SIZE]),
+            "min_cell": disclosure.MIN_CELL,
+            "previous_page": number - 1 if number > 1 else None,
+            "next_page": number + 1 if len(lines) > PUBLIC_PAGE_SIZE else None,
+        },
     )
 
 
@@ -276,22 +311,47 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
             participants = participants.filter(institution_id__in=own)
     elif not access.may_see_personal_data(user):
         raise PermissionDenied(_("Your role does not give access to participants' data."))
-    exported = list(exports.for_export(participants, user))
-    content = exports.render(fmt, exported, identified=identified)
     kind = "identified" if identified else "pseudonymised"
-    record_bulk_access(
+    # The log first, from the ids alone (one line per institution holding them, listing
+    # them in bulk): the rows are then read in chunks while the response streams.
+    record_read(
         **log_context(request),
+        records=participants.order_by().values_list("pk", "institution_id").iterator(),
         user=user,
-        participants=exported,
         action=AccessLog.Action.EXPORT,
         detail=f"{kind} {fmt}",
     )
-    label = "identitas" if identified else "pseudonim"
-    response = HttpResponse(content, content_type=exports.CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = (
-        f'attachment; filename="peserta-{label}-{timezone.localdate():%Y-%m-%d}.{fmt}"'
+    rows = exports.for_export(exports.export_order(participants), user).iterator(
+        chunk_size=exports.CHUNK_SIZE
     )
-    return response
+    label = "identitas" if identified else "pseudonim"
+    filename = f"peserta-{label}-{timezone.localdate():%Y-%m-%d}.{fmt}"
+    response: HttpResponseBase
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            _in_language(exports.stream_csv(rows, identified=identified)),
+            content_type=exports.CONTENT_TYPES[fmt],
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the response once sent)
+    exports.write_xlsx(rows, identified=identified, output=output)
+    output.seek(0)
+    return FileResponse(
+        output, as_attachment=True, filename=filename, content_type=exports.CONTENT_TYPES[fmt]
+    )
+
+
+def _in_language(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """`pieces`, each made in the language of the request: a stream is read after the view
+    has returned, when the request's language may no longer be active."""
+    language = translation.get_language()
+    while True:
+        with translation.override(language):
+            piece = next(pieces, None)
+        if piece is None:
+            return
+        yield piece
 
 
 urlpatterns = [

@@ -102,7 +102,8 @@ def test_every_page_that_shows_a_participant_logs_it(shared_world, world_media, 
     response = _client(getattr(shared_world.users, actor)).get(url)
     if response.status_code != 200:
         return
-    content = response.content.decode(errors="replace")
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    content = body.decode(errors="replace")
     shown = {
         pk
         for pk, full_name, number in Participant.objects.values_list(

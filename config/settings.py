@@ -108,6 +108,15 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+#: Measurement aids for `manage.py bench`, off in production: BENCH_QUERY_COUNT adds the
+#: X-Query-Count and X-Query-Time headers (config.middleware.QueryCountMiddleware, outermost, so
+#: that the session and everything else is counted); BENCH_TRIVIAL_VIEW mounts /bench/trivial,
+#: a response through the whole middleware stack that reads nothing.
+BENCH_QUERY_COUNT: bool = _read_bool("BENCH_QUERY_COUNT", False)
+BENCH_TRIVIAL_VIEW: bool = _read_bool("BENCH_TRIVIAL_VIEW", False)
+if BENCH_QUERY_COUNT:
+    MIDDLEWARE.insert(0, "config.middleware.QueryCountMiddleware")
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

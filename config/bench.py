@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -478,6 +478,24 @@ def pick_pages(accounts: Accounts) -> list[Page]:
 # --- The server -------------------------------------------------------------------------------
 
 
+def database_url() -> str:
+    """The URL of this process's default database, for the server to use the same one."""
+    db = settings.DATABASES["default"]
+    name = str(db.get("NAME") or "")
+    if db["ENGINE"].endswith("sqlite3"):
+        if name in ("", ":memory:") or name.startswith("file:"):
+            raise BenchError("The benchmark cannot share an in-memory SQLite database.")
+        return f"sqlite:///{name}"
+    if not db["ENGINE"].endswith("postgresql"):
+        raise BenchError(f"Unsupported database engine: {db['ENGINE']}.")
+    user = quote(str(db.get("USER") or ""), safe="")
+    password = quote(str(db.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = str(db.get("HOST") or "")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}{quote(host, safe='')}{port}/{quote(name, safe='')}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -494,6 +512,9 @@ def production_server(
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        # The files this process sees (issued documents) and the static files it collects.
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "STATIC_ROOT": str(settings.STATIC_ROOT),
         "DEBUG": "off",
         "SECRET_KEY": secret_key,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -62,7 +62,6 @@ class Command(BaseCommand):
         return "Internal: write the results of this database to this file and print nothing."
 
     def handle(self, *args, **options) -> None:
-        database_url = os.environ.get("DATABASE_URL", "")
         vendor = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         if vendor == "sqlite3" and not options["allow_sqlite"]:
             raise CommandError(
@@ -70,8 +69,6 @@ class Command(BaseCommand):
                 "DATABASE_URL=postgres://postgres@127.0.0.1:5432/pks make bench "
                 "(--allow-sqlite runs it on SQLite anyway)."
             )
-        if not database_url:
-            database_url = f"sqlite:///{settings.DATABASES['default']['NAME']}"
         if vendor == "sqlite3":
             self.stderr.write("Warning: SQLite; the numbers say little about production.")
         try:
@@ -85,7 +82,7 @@ class Command(BaseCommand):
         log_dir = output or Path(settings.BASE_DIR) / bench.RESULTS_DIR
         try:
             results = bench.run(
-                database_url=database_url,
+                database_url=bench.database_url(),
                 rounds=max(1, options["rounds"]),
                 warmup=max(0, options["warmup"]),
                 connections=connections,

@@ -348,6 +348,9 @@ SIGNED_SCAN_MAX_MB: int = _read("SIGNED_SCAN_MAX_MB", env.int, 20)
 #: Optional PAdES signing of issued PDFs: a PKCS#12 file (key and chain) and its password.
 PDF_SIGNING_PKCS12: str = _read("PDF_SIGNING_PKCS12", env.str, "")
 PDF_SIGNING_PASSWORD: str = _read("PDF_SIGNING_PASSWORD", env.str, "")
+#: Render each PDF after a process's first in a forked child process, so that WeasyPrint's
+#: memory growth (about 0.3 MB a document) does not stay in the server process.
+PDF_RENDER_IN_CHILD: bool = _read_bool("PDF_RENDER_IN_CHILD", True)
 #: The site's address as users reach it, for links in e-mails and calendar entries, and for the
 #: verification link and QR code of issued PDFs. A PDF is issued once, so with DEBUG off the
 #: address is never guessed; with DEBUG on it defaults to the development server's PORT.

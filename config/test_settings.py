@@ -25,3 +25,6 @@ AXES_ENABLED = False
 # One process runs the tests: the cache lives in its memory (production shares a database table;
 # tests/test_password_reset_throttle.py runs the throttle on that table too).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Tests render PDFs in their own process, where spies on the fetcher see every request;
+# tests/agreements/test_pdf.py switches the child process on for its own tests.
+PDF_RENDER_IN_CHILD = False

@@ -122,6 +122,8 @@ def fetched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         return response
 
     monkeypatch.setattr(StaticOnlyURLFetcher, "fetch", spy)
+    # A fresh font configuration, which fetches the fonts (a kept one has them already).
+    monkeypatch.setattr(engine._fonts, "config", None, raising=False)
     return calls
 
 
@@ -1030,3 +1032,18 @@ def test_rendering_in_children_keeps_this_process_from_growing(forks: list[int])
         render_agreement_pdf(agreement)
     assert len(forks) == 16
     assert _resident_mb() - before < 1.5
+
+
+@pytest.mark.django_db
+def test_the_fonts_are_fetched_once_per_thread(fetched: list[tuple[str, str]]) -> None:
+    agreement = make_agreement()
+    first_pdf = render_agreement_pdf(agreement)
+    first = sorted(url for url, _ in fetched)
+    fetched.clear()
+    second = render_agreement_pdf(agreement)
+    assert first == sorted(DOCUMENT_RESOURCES)
+    # The kept font configuration has the fonts: only the stylesheet is read again, and the
+    # document is the same.
+    assert [url for url, _ in fetched] == [DOCUMENT_RESOURCES[0]]
+    assert page_texts(second) == page_texts(first_pdf)
+    assert len(second) == pytest.approx(len(first_pdf), rel=0.01)

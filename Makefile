@@ -8,7 +8,7 @@ UV := $(shell if uv --version >/dev/null 2>&1; then echo uv; else echo python3 -
 # No interpreter downloads: use the Python this machine has (3.13 if present, else python3).
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: run serve test install lint format messages clean uv
+.PHONY: run serve test bench install lint format messages clean uv
 
 run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 run: install ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT)
@@ -35,6 +35,10 @@ serve: install ## Production server: migrate, collectstatic, then gunicorn (sett
 PYTEST_WORKERS ?= auto
 test: install ## Run the whole test suite (DATABASE_URL picks the database)
 	$(VENV)/bin/pytest $(if $(strip $(ARGS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(ARGS)
+
+bench: install ## Time every page kind on the production server, on the seeded database of DATABASE_URL
+	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py createcachetable
+	DEBUG=$${DEBUG:-on} $(VENV)/bin/python manage.py bench $(ARGS)
 
 lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check .

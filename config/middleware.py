@@ -4,6 +4,7 @@ lockout answer)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import math
@@ -11,7 +12,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote_to_bytes, urlencode
 
 from django.conf import settings
@@ -256,6 +257,53 @@ class HostileInputMiddleware:
         return True
 
 
+@dataclasses.dataclass
+class QueryTally:
+    """The SQL queries run inside `counting_queries()`: how many, and their seconds."""
+
+    count: int = 0
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def counting_queries() -> Iterator[QueryTally]:
+    """Count the SQL queries of every database connection run inside the block (an execute
+    wrapper, not `connection.queries`, so DEBUG can stay off)."""
+    tally = QueryTally()
+
+    def counted(execute, sql, params, many, context):
+        tally.count += 1
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            tally.seconds += time.perf_counter() - started
+
+    with contextlib.ExitStack() as stack:
+        for alias in connections:
+            stack.enter_context(connections[alias].execute_wrapper(counted))
+        yield tally
+
+
+class QueryCountMiddleware:
+    """Says in `X-Query-Count` how many SQL queries answering the request took, and in
+    `X-Query-Time` their milliseconds; for `manage.py bench`, mounted outermost only with
+    BENCH_QUERY_COUNT. Counted with an execute wrapper, not `connection.queries`, so that
+    DEBUG can stay off. A streaming response's queries are counted up to its first byte, and
+    the count ends with "+"."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with counting_queries() as tally:
+            response = self.get_response(request)
+        streaming = getattr(response, "streaming", False)
+        response.headers["X-Query-Count"] = f"{tally.count}+" if streaming else str(tally.count)
+        response.headers["X-Query-Time"] = f"{tally.seconds * 1000:.1f}"
+        return response
+
+
 class PermissionsPolicyMiddleware:
     """Every response says the site uses no camera, microphone, location, payment, USB and
     other powerful browser features (the `Permissions-Policy` header, see
@@ -373,17 +421,8 @@ class RequestLogMiddleware:
         return response
 
     def _timed(self, request: HttpRequest, request_id: str) -> HttpResponse:
-        queries = 0
-
-        def count(execute, sql, params, many, context):
-            nonlocal queries
-            queries += 1
-            return execute(sql, params, many, context)
-
         started = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            for alias in connections:
-                stack.enter_context(connections[alias].execute_wrapper(count))
+        with counting_queries() as tally:
             response = self.get_response(request)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         # Only a user the request already loaded: logging must not query (nor fail in an outage).
@@ -399,7 +438,7 @@ class RequestLogMiddleware:
                 "path": request.path,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
-                "queries": queries,
+                "queries": tally.count,
                 "user": user_id,
                 "request_id": request_id,
             },

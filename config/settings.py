@@ -118,6 +118,15 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+#: Measurement aids for `manage.py bench`, off in production: BENCH_QUERY_COUNT adds the
+#: X-Query-Count and X-Query-Time headers (config.middleware.QueryCountMiddleware, outermost, so
+#: that the session and everything else is counted); BENCH_TRIVIAL_VIEW mounts /bench/trivial,
+#: a response through the whole middleware stack that reads nothing.
+BENCH_QUERY_COUNT: bool = _read_bool("BENCH_QUERY_COUNT", False)
+BENCH_TRIVIAL_VIEW: bool = _read_bool("BENCH_TRIVIAL_VIEW", False)
+if BENCH_QUERY_COUNT:
+    MIDDLEWARE.insert(0, "config.middleware.QueryCountMiddleware")
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -445,6 +454,9 @@ if SIGNED_SCAN_MAX_PAGES < 1 or SCAN_CHECK_SECONDS < 1:
 #: Optional PAdES signing of issued PDFs: a PKCS#12 file (key and chain) and its password.
 PDF_SIGNING_PKCS12: str = _read("PDF_SIGNING_PKCS12", env.str, "")
 PDF_SIGNING_PASSWORD: str = _read("PDF_SIGNING_PASSWORD", env.str, "")
+#: Render each PDF after a process's first in a forked child process, so that WeasyPrint's
+#: memory growth (about 0.3 MB a document) does not stay in the server process.
+PDF_RENDER_IN_CHILD: bool = _read_bool("PDF_RENDER_IN_CHILD", True)
 #: The site's address as users reach it, for links in e-mails and calendar entries, and for the
 #: verification link and QR code of issued PDFs. A PDF is issued once, so with DEBUG off the
 #: address is never guessed; with DEBUG on it defaults to the development server's PORT.

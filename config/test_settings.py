@@ -46,3 +46,6 @@ atexit.register(shutil.rmtree, TEST_FILES, ignore_errors=True)
 MEDIA_ROOT = TEST_FILES / "media"
 STATIC_ROOT = TEST_FILES / "static"
 FILE_UPLOAD_TEMP_DIR = str(TEST_FILES / "upload-tmp")
+# Tests render PDFs in their own process, where spies on the fetcher see every request;
+# tests/agreements/test_pdf.py switches the child process on for its own tests.
+PDF_RENDER_IN_CHILD = False

@@ -76,3 +76,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCH_TRIVIAL_VIEW:
+    # The yardstick of `manage.py bench`: the whole middleware stack and nothing else.
+    urlpatterns.append(path("bench/trivial", views.bench_trivial, name="bench_trivial"))

@@ -215,3 +215,10 @@ def staff_home(request: access.AuthenticatedRequest) -> HttpResponse:
             "today": today,
         },
     )
+
+
+@require_GET
+def bench_trivial(request: HttpRequest) -> HttpResponse:
+    """The benchmark's trivial view (mounted only with BENCH_TRIVIAL_VIEW): through every
+    middleware, no database, no template."""
+    return HttpResponse("ok", content_type="text/plain")

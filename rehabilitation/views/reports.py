@@ -292,7 +292,7 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 @staff_required
-def participants_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def participants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The participants the user may see, as CSV or Excel, pseudonymised unless
     `?identified=1` is asked by an administrator (only their own institutions' participants
     are then exported). The export is one line of the access log, listing the participants."""

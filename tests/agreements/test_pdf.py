@@ -30,6 +30,7 @@ from weasyprint.urls import FatalURLFetchingError, URLFetchingError, fetch
 from agreements.document import (
     IssueInfo,
     agreement_pdf_filename,
+    engine,
     render_agreement_document,
     render_agreement_html,
     render_agreement_pdf,
@@ -38,6 +39,7 @@ from agreements.document.content import _signature_rows, qr_data_uri, verificati
 from agreements.document.data import DATA_ATTACHMENT_NAME
 from agreements.document.engine import (
     RefusedURLError,
+    RenderProcessError,
     StaticOnlyURLFetcher,
     html_to_pdf,
     static_root,
@@ -120,6 +122,8 @@ def fetched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         return response
 
     monkeypatch.setattr(StaticOnlyURLFetcher, "fetch", spy)
+    # A fresh font configuration, which fetches the fonts (a kept one has them already).
+    monkeypatch.setattr(engine._fonts, "config", None, raising=False)
     return calls
 
 
@@ -943,3 +947,103 @@ def test_benchmark_command_runs_and_leaves_nothing_behind(settings) -> None:
     assert Agreement.objects.count() == agreements_before
     assert not IssuedDocument.objects.exists()
     assert not (Path(settings.MEDIA_ROOT) / "private").exists()
+
+
+# --- Rendering in a child process (PDF_RENDER_IN_CHILD) ---------------------------------------
+
+
+def _resident_mb() -> float:
+    with Path("/proc/self/statm").open(encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.fixture
+def forks(settings, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rendering in a child process on, past the thread's first (warm) render; the pids of the
+    children forked."""
+    if not hasattr(os, "fork"):
+        pytest.skip("No os.fork here: PDFs render in the process.")
+    settings.PDF_RENDER_IN_CHILD = True
+    monkeypatch.setattr(engine._warm, "done", True, raising=False)
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    return pids
+
+
+@pytest.mark.django_db
+def test_a_child_process_renders_the_same_document(forks: list[int], settings) -> None:
+    agreement = make_agreement(parties=4)
+    issue = IssueInfo(verification_code="CHILD0000000TEST", issued_at=timezone.now())
+    in_child = render_agreement_document(agreement, issue=issue, stamp_space=True)
+    assert len(forks) == 1
+    settings.PDF_RENDER_IN_CHILD = False
+    here = render_agreement_document(agreement, issue=issue, stamp_space=True)
+    assert len(forks) == 1
+    assert page_texts(in_child.data) == page_texts(here.data)
+    assert in_child.stamp_box == here.stamp_box is not None
+    reader = PdfReader(io.BytesIO(in_child.data))
+    assert DATA_ATTACHMENT_NAME in reader.attachments
+
+
+@pytest.mark.django_db
+def test_the_first_render_of_a_thread_warms_it_in_the_process(forks, monkeypatch) -> None:
+    monkeypatch.setattr(engine._warm, "done", False)
+    agreement = make_agreement()
+    render_agreement_pdf(agreement)
+    assert forks == []
+    render_agreement_pdf(agreement)
+    assert len(forks) == 1
+
+
+def test_an_error_in_the_child_is_raised_here(forks: list[int], monkeypatch) -> None:
+    def broken(*args: object) -> None:
+        raise ValueError("layout failed")
+
+    monkeypatch.setattr(engine, "_render", broken)
+    with pytest.raises(ValueError, match="layout failed"):
+        html_to_pdf("<p>x</p>")
+    assert len(forks) == 1
+
+
+def test_a_child_that_dies_is_an_error(forks: list[int], monkeypatch) -> None:
+    monkeypatch.setattr(engine, "_render", lambda *args: os._exit(3))
+    with pytest.raises(RenderProcessError, match="without a result"):
+        html_to_pdf("<p>x</p>")
+    assert len(forks) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+@pytest.mark.django_db
+def test_rendering_in_children_keeps_this_process_from_growing(forks: list[int]) -> None:
+    """In this process WeasyPrint keeps about 0.3 MB of every document (`manage.py
+    benchmark_pdf --memory 1000 --in-process`); rendered in children, none stays here."""
+    agreement = make_agreement(parties=4)
+    render_agreement_pdf(agreement)
+    before = _resident_mb()
+    for _ in range(15):
+        render_agreement_pdf(agreement)
+    assert len(forks) == 16
+    assert _resident_mb() - before < 1.5
+
+
+@pytest.mark.django_db
+def test_the_fonts_are_fetched_once_per_thread(fetched: list[tuple[str, str]]) -> None:
+    agreement = make_agreement()
+    first_pdf = render_agreement_pdf(agreement)
+    first = sorted(url for url, _ in fetched)
+    fetched.clear()
+    second = render_agreement_pdf(agreement)
+    assert first == sorted(DOCUMENT_RESOURCES)
+    # The kept font configuration has the fonts: only the stylesheet is read again, and the
+    # document is the same.
+    assert [url for url, _ in fetched] == [DOCUMENT_RESOURCES[0]]
+    assert page_texts(second) == page_texts(first_pdf)
+    assert len(second) == pytest.approx(len(first_pdf), rel=0.01)

@@ -163,6 +163,17 @@ JOBS: list[Job] = [
         task_path="agreements.tasks.send_agreement_notices",
         last_slot=daily(lambda: settings.NOTICE_HOUR),
     ),
+    # The services keep the public counts current; the nightly rebuild corrects bulk loads.
+    Job(
+        name="statistics-refresh",
+        task_path="rehabilitation.tasks.refresh_statistics",
+        last_slot=daily(lambda: 2),
+    ),
+    Job(
+        name="file-sweep",
+        task_path="institutions.tasks.sweep_files",
+        last_slot=daily(lambda: 3),
+    ),
 ]
 
 

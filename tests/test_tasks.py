@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from agreements import caching
 from agreements.models import Agreement, IssuedDocument, SigningEvent
 from agreements.services import lifecycle
 from agreements.tasks import issue_agreement_document
@@ -147,6 +148,11 @@ def test_the_schedule_starts_once_however_many_workers_start():
     assert ScheduledRun.objects.filter(job=config_tasks.TICK_JOB).count() == 1
 
 
+#: The daily jobs of the schedule: notices at NOTICE_HOUR, then the nightly rebuild of the
+#: public counts (02:00) and the sweep of files no row names (03:00).
+DAILY_JOBS = ["agreement-notices", "statistics-refresh", "file-sweep"]
+
+
 def test_a_tick_queues_the_next_one_and_the_daily_notices_once(settings):
     signed = factories.agreement(
         factories.institution(),
@@ -158,11 +164,14 @@ def test_a_tick_queues_the_next_one_and_the_daily_notices_once(settings):
     DBTaskResult.objects.all().delete()  # the signing's issuing: not what this test is about
     config_tasks.ensure_schedule()
 
-    # The tick, then the notices it queued, in one batch; the next tick waits for its time.
-    assert run_queued_tasks() == 2
+    # The tick, then the daily jobs it queued, in one batch; the next tick waits for its time.
+    assert run_queued_tasks() == 1 + len(config_tasks.JOBS)
     first, following = queued("schedule_tick")
     assert first.status == TaskResultStatus.SUCCESSFUL
-    assert first.return_value["queued"] == ["agreement-notices"]
+    assert first.return_value["queued"] == DAILY_JOBS
+    for task_name in ("refresh_statistics", "sweep_files"):
+        (run,) = queued(task_name)
+        assert run.status == TaskResultStatus.SUCCESSFUL
     assert following.status == TaskResultStatus.READY
     assert following.run_after - timezone.now() <= config_tasks.TICK
     (notices_run,) = queued("send_agreement_notices")
@@ -183,17 +192,16 @@ def test_a_tick_queues_the_next_one_and_the_daily_notices_once(settings):
 
 def test_the_daily_slot_is_the_latest_notice_hour(settings):
     settings.NOTICE_HOUR = 7
-    (job,) = config_tasks.JOBS
+    job = config_tasks.JOBS[0]
+    assert job.name == "agreement-notices"
     wib = timezone.get_current_timezone()
     before = datetime.datetime(2026, 12, 1, 6, 59, tzinfo=wib)
     after = datetime.datetime(2026, 12, 1, 7, 0, tzinfo=wib)
     assert job.last_slot(before) == datetime.datetime(2026, 11, 30, 7, 0, tzinfo=wib)
     assert job.last_slot(after) == after
-    assert config_tasks.run_due_jobs(now=after) == ["agreement-notices"]
+    assert config_tasks.run_due_jobs(now=after) == DAILY_JOBS
     assert config_tasks.run_due_jobs(now=after + datetime.timedelta(hours=5)) == []
-    assert config_tasks.run_due_jobs(now=after + datetime.timedelta(days=1)) == [
-        "agreement-notices"
-    ]
+    assert config_tasks.run_due_jobs(now=after + datetime.timedelta(days=1)) == DAILY_JOBS
 
 
 # --- Readiness -------------------------------------------------------------------------------
@@ -363,7 +371,9 @@ def test_with_the_immediate_backend_the_signing_issues_after_its_commit(
             agreements=signing_world["ready"],
         )
         assert not IssuedDocument.objects.exists()  # not inside the signing's transaction
-    assert len(callbacks) == 2
+    # Two issuings (besides renewing the cached registry and feeds, agreements.caching).
+    issuings = [c for c in callbacks if getattr(c, "func", None) is not caching.bump]
+    assert len(issuings) == 2
     assert IssuedDocument.objects.count() == 2
     assert not DBTaskResult.objects.exists()
 

@@ -329,6 +329,9 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 # --- HTTPS and response headers ---------------------------------------------------------------
 
 SECURE_SSL_REDIRECT: bool = _read_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# The health checks answer the load balancer and the process supervisor over plain HTTP on the
+# private network, where no proxy sets X-Forwarded-Proto; they carry no cookie and no data.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS: int = _read("SECURE_HSTS_SECONDS", env.int, 0 if DEBUG else 365 * 24 * 3600)
 if SECURE_HSTS_SECONDS < 0:
     raise ImproperlyConfigured("Environment variable SECURE_HSTS_SECONDS must not be negative.")

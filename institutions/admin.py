@@ -468,8 +468,8 @@ class HistoryAdmin(ReadOnlyAdminMixin, LongListAdminMixin, admin.ModelAdmin):
 
 
 def _superusers_only(model: type[models.Model]) -> None:
-    """Re-register `model`'s admin so that only superusers see its rows (login attempts and
-    two-factor devices of every account are nobody else's business)."""
+    """Re-register `model`'s admin so that only superusers see its rows (login attempts,
+    two-factor devices of every account and the task queue are nobody else's business)."""
     registered = admin.site.get_model_admin(model)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -489,6 +489,8 @@ def _scope_login_and_device_admins() -> None:
         "axes.AccessLog",
         "axes.AccessFailureLog",
         "otp_totp.TOTPDevice",
+        # The task queue's results: agreement ids and the errors of failed tasks.
+        "django_tasks_database.DBTaskResult",
     ):
         try:
             model = apps.get_model(label)

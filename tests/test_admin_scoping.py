@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.db.models import Model
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tasks_db.models import DBTaskResult
 
 from agreements.models import (
     Agreement,
@@ -33,6 +34,7 @@ from agreements.models import (
     SigningEvent,
     StatusChange,
 )
+from agreements.tasks import issue_agreement_document
 from institutions.models import History, Institution, Membership, Person, Position
 from rehabilitation.models import (
     AccessLog,
@@ -163,8 +165,9 @@ BUILDERS: dict[type[Model], Callable[[Institution], Model]] = {
 #: `Agreement.objects.of_institutions(user)` for non-superusers); expected to fail until then.
 PENDING: set = set()
 
-#: Rows that only superusers see in the admin.
-SUPERUSERS_ONLY = {History, AccessAttempt, LoginLog, AccessFailureLog, TOTPDevice}
+#: Rows that only superusers see in the admin (the task queue's results hold agreement ids and
+#: the errors of failed tasks).
+SUPERUSERS_ONLY = {History, AccessAttempt, LoginLog, AccessFailureLog, TOTPDevice, DBTaskResult}
 
 #: Rows of no institution: permission sets.
 GLOBAL = {Group}
@@ -241,6 +244,9 @@ def test_non_superuser_sees_no_history_login_records_or_devices(client, admin_cl
             **_login_record(), locked_out=False
         ),
         TOTPDevice: lambda: TOTPDevice.objects.create(user=world["staff"], name="authenticator"),
+        DBTaskResult: lambda: DBTaskResult.objects.get(
+            pk=issue_agreement_document.enqueue(agreement_id=0).id
+        ),
     }
     obj = builders[model]()
     client.force_login(world["staff"])

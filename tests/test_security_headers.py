@@ -212,3 +212,15 @@ def test_the_permissions_policy_refuses_every_feature_on_every_kind_of_answer(cl
         policy = permissions_policy(response)
         assert set(REFUSED_FEATURES) <= set(policy), url
         assert all(value == "()" for value in policy.values()), url
+
+
+def test_with_the_https_redirect_on_the_health_checks_answer_plain_http(settings):
+    # The load balancer asks over plain HTTP on the private network: a redirect would read as
+    # "down". Every other page is still sent to HTTPS.
+    settings.SECURE_SSL_REDIRECT = True
+    plain = Client()
+    assert plain.get(reverse("healthz")).status_code == 200
+    assert plain.get(reverse("readyz")).status_code == 200
+    response = plain.get(reverse("public:registry"))
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")

@@ -79,6 +79,7 @@ def test_gunicorn_serves_the_health_checks(tmp_path):
             "database": "ok",
             "migrations": "ok",
             "storage": "ok",
+            "queue": "ok",
             "cache": "ok",
         }
         assert "no-cache" in headers["Cache-Control"]

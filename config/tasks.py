@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import datetime
 import functools
+import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import IntegrityError, router, transaction
 from django.tasks import Task, TaskResultStatus, task, task_backends
 from django.utils import timezone
@@ -174,6 +176,7 @@ JOBS: list[Job] = [
         task_path="institutions.tasks.sweep_files",
         last_slot=daily(lambda: 3),
     ),
+    Job(name="housekeeping", task_path="config.tasks.housekeeping", last_slot=daily(lambda: 4)),
 ]
 
 
@@ -282,3 +285,26 @@ def queue_answers() -> bool:
         logger.exception("Readiness check: the task queue does not answer")
         return False
     return True
+
+
+#: Finished task results are kept this long for the admin (failed ones longer, to be read),
+#: and the schedule's slots this long, in days.
+TASK_RESULTS_KEPT_DAYS = 14
+FAILED_TASK_RESULTS_KEPT_DAYS = 60
+SCHEDULED_RUNS_KEPT_DAYS = 60
+
+
+@retried()
+def housekeeping() -> dict[str, int]:
+    """Daily: remove expired sessions, the queue's old finished results and old schedule
+    slots (a slot only guards against queueing its job twice on that day)."""
+    call_command("clearsessions")
+    call_command(
+        "prune_db_task_results",
+        min_age_days=TASK_RESULTS_KEPT_DAYS,
+        failed_min_age_days=FAILED_TASK_RESULTS_KEPT_DAYS,
+        stdout=io.StringIO(),
+    )
+    cutoff = timezone.now() - datetime.timedelta(days=SCHEDULED_RUNS_KEPT_DAYS)
+    slots, _ = ScheduledRun.objects.filter(slot__lt=cutoff).delete()
+    return {"scheduled_runs_removed": slots}

@@ -149,8 +149,8 @@ def test_the_schedule_starts_once_however_many_workers_start():
 
 
 #: The daily jobs of the schedule: notices at NOTICE_HOUR, then the nightly rebuild of the
-#: public counts (02:00) and the sweep of files no row names (03:00).
-DAILY_JOBS = ["agreement-notices", "statistics-refresh", "file-sweep"]
+#: public counts (02:00), the sweep of files no row names (03:00) and housekeeping (04:00).
+DAILY_JOBS = ["agreement-notices", "statistics-refresh", "file-sweep", "housekeeping"]
 
 
 def test_a_tick_queues_the_next_one_and_the_daily_notices_once(settings):
@@ -169,7 +169,7 @@ def test_a_tick_queues_the_next_one_and_the_daily_notices_once(settings):
     first, following = queued("schedule_tick")
     assert first.status == TaskResultStatus.SUCCESSFUL
     assert first.return_value["queued"] == DAILY_JOBS
-    for task_name in ("refresh_statistics", "sweep_files"):
+    for task_name in ("refresh_statistics", "sweep_files", "housekeeping"):
         (run,) = queued(task_name)
         assert run.status == TaskResultStatus.SUCCESSFUL
     assert following.status == TaskResultStatus.READY
@@ -385,3 +385,32 @@ def test_with_the_immediate_backend_a_failure_is_not_retried(immediate, caplog):
     assert "not tried again" in caplog.text
     assert config_tasks.ensure_schedule() is False  # no queue, no schedule
     assert config_tasks.queue_answers() is True
+
+
+def test_housekeeping_removes_expired_sessions_old_results_and_old_slots():
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    expired, current = SessionStore(), SessionStore()
+    expired.set_expiry(-60)
+    expired.save()
+    current.save()
+    old_slot = timezone.now() - datetime.timedelta(days=config_tasks.SCHEDULED_RUNS_KEPT_DAYS + 1)
+    ScheduledRun.objects.create(job="agreement-notices", slot=old_slot)
+    recent = ScheduledRun.objects.create(job="agreement-notices", slot=timezone.now())
+    DBTaskResult.objects.all().delete()
+    old = DBTaskResult.objects.get(pk=issue_agreement_document.enqueue(agreement_id=0).id)
+    assert run_queued_tasks() == 1
+    DBTaskResult.objects.filter(pk=old.pk).update(
+        finished_at=timezone.now()
+        - datetime.timedelta(days=config_tasks.TASK_RESULTS_KEPT_DAYS + 1)
+    )
+
+    config_tasks.housekeeping.enqueue()
+    assert run_queued_tasks() == 1
+
+    assert list(Session.objects.values_list("session_key", flat=True)) == [current.session_key]
+    assert list(ScheduledRun.objects.all()) == [recent]
+    assert not DBTaskResult.objects.filter(pk=old.pk).exists()
+    (run,) = queued("housekeeping")
+    assert run.status == TaskResultStatus.SUCCESSFUL

@@ -141,6 +141,37 @@ def _determined(sums: Sequence[Sum], unknown: set) -> set:
     return determined
 
 
+def _breaker(
+    key: Hashable, sums: Sequence[Sum], values: Mapping, unknown: set, settled: frozenset
+) -> Hashable | None:
+    """A shown term, not `settled`, to withhold so that `key` is no longer pinned down: of
+    the sums joined to `key` through `unknown` terms, the first (a non-zero one first, then
+    the smallest) whose withholding alone frees `key`, else the first of them; None if
+    there is none."""
+    joined, reached, grown = [], {key}, True
+    while grown:
+        grown = False
+        for sum_ in sums:
+            terms = (sum_.total, *sum_.parts)
+            if sum_ not in joined and reached.intersection(terms):
+                joined.append(sum_)
+                reached |= {term for term in terms if term in unknown}
+                grown = True
+    candidates = sorted(
+        {
+            term
+            for sum_ in joined
+            for term in (sum_.total, *sum_.parts)
+            if term not in unknown and term not in settled
+        },
+        key=lambda term: (values[term] == 0, values[term], repr(term)),
+    )
+    for candidate in candidates:
+        if key not in _determined(sums, unknown | {candidate}):
+            return candidate
+    return candidates[0] if candidates else None
+
+
 def _next_withheld(
     sums: Sequence[Sum], values: Mapping, withheld: set, hidden: frozenset, fixed: frozenset
 ) -> Hashable | None:
@@ -157,6 +188,11 @@ def _next_withheld(
                     complement = _complement(sum_, withheld, values, settled)
                     if complement is not None:
                         return complement
+            # Every term of its own sums is withheld or settled: it is pinned down through
+            # sums further away (two programmes' shown totals, say).
+            complement = _breaker(key, sums, values, withheld | hidden, settled)
+            if complement is not None:
+                return complement
     # Hidden terms that can be worked out are as good as shown.
     unknown = withheld | (hidden - derivable)
     for sum_ in sums:

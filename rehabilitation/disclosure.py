@@ -10,7 +10,8 @@ public and every other staff role get protected figures, made here:
    terms perhaps never published, `hidden`). No withheld count, and no hidden group of 1 to
    9, may be worked out from the shown ones by any combination of subtractions (checked by
    linear algebra over all the sums, `_determined`): another term of a sum it is in is
-   withheld, the total first. A sum whose shown total leaves 1 to 9 for its unknown parts
+   withheld, the total first; when none is left (a programme's cells are settled by its own
+   report), a shown term of the sums that pin it down through others (`_breaker`). A sum whose shown total leaves 1 to 9 for its unknown parts
    gives away a small group (or a bound on a withheld one), so its total is withheld.
 3. Group disclosure: when a sum that splits people by an attribute (an outcome, a risk band,
    an attendance mark: `attribute=True`) has a single non-zero part, showing it (or showing
@@ -181,24 +182,27 @@ def _next_withheld(
     settled = hidden | fixed
     # A withheld count, or a small hidden group, that the sums pin down: withhold another term
     # of a sum it is in.
-    for key in sorted(derivable, key=repr):
-        if key in withheld or 0 < values[key] < MIN_CELL:
-            for sum_ in sums:
-                if key in (sum_.total, *sum_.parts):
-                    complement = _complement(sum_, withheld, values, settled)
-                    if complement is not None:
-                        return complement
-            # Every term of its own sums is withheld or settled: it is pinned down through
-            # sums further away (two programmes' shown totals, say).
-            complement = _breaker(key, sums, values, withheld | hidden, settled)
-            if complement is not None:
-                return complement
+    pinned = [
+        key for key in sorted(derivable, key=repr) if key in withheld or 0 < values[key] < MIN_CELL
+    ]
+    for key in pinned:
+        for sum_ in sums:
+            if key in (sum_.total, *sum_.parts):
+                complement = _complement(sum_, withheld, values, settled)
+                if complement is not None:
+                    return complement
     # Hidden terms that can be worked out are as good as shown.
     unknown = withheld | (hidden - derivable)
     for sum_ in sums:
         key = _weakness(sum_, values, unknown)
         if key is not None and key not in settled:
             return key
+    # Still pinned down, with every term of its own sums withheld or settled: through sums
+    # further away (the totals of two programmes, say). Withhold a term of those.
+    for key in pinned:
+        complement = _breaker(key, sums, values, withheld | hidden, settled)
+        if complement is not None:
+            return complement
     return None
 
 

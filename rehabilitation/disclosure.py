@@ -11,8 +11,9 @@ public and every other staff role get protected figures, made here:
    9, may be worked out from the shown ones by any combination of subtractions (checked by
    linear algebra over all the sums, `_determined`): another term of a sum it is in is
    withheld, the total first; when none is left (a programme's cells are settled by its own
-   report), a shown term of the sums that pin it down through others (`_breaker`). A sum whose shown total leaves 1 to 9 for its unknown parts
-   gives away a small group (or a bound on a withheld one), so its total is withheld.
+   report), a shown term of the sums that pin it down through others (`_breaker`). A sum
+   whose shown total leaves 1 to 9 for its unknown parts gives away a small group (or a
+   bound on a withheld one), so its total is withheld.
 3. Group disclosure: when a sum that splits people by an attribute (an outcome, a risk band,
    an attendance mark: `attribute=True`) has a single non-zero part, showing it (or showing
    the other parts as 0) tells everyone's attribute. The full part is withheld, and another

@@ -10,8 +10,10 @@ public and every other staff role get protected figures, made here:
    terms perhaps never published, `hidden`). No withheld count, and no hidden group of 1 to
    9, may be worked out from the shown ones by any combination of subtractions (checked by
    linear algebra over all the sums, `_determined`): another term of a sum it is in is
-   withheld, the total first. A sum whose shown total leaves 1 to 9 for its unknown parts
-   gives away a small group (or a bound on a withheld one), so its total is withheld.
+   withheld, the total first; when none is left (a programme's cells are settled by its own
+   report), a shown term of the sums that pin it down through others (`_breaker`). A sum
+   whose shown total leaves 1 to 9 for its unknown parts gives away a small group (or a
+   bound on a withheld one), so its total is withheld.
 3. Group disclosure: when a sum that splits people by an attribute (an outcome, a risk band,
    an attendance mark: `attribute=True`) has a single non-zero part, showing it (or showing
    the other parts as 0) tells everyone's attribute. The full part is withheld, and another
@@ -141,6 +143,37 @@ def _determined(sums: Sequence[Sum], unknown: set) -> set:
     return determined
 
 
+def _breaker(
+    key: Hashable, sums: Sequence[Sum], values: Mapping, unknown: set, settled: frozenset
+) -> Hashable | None:
+    """A shown term, not `settled`, to withhold so that `key` is no longer pinned down: of
+    the sums joined to `key` through `unknown` terms, the first (a non-zero one first, then
+    the smallest) whose withholding alone frees `key`, else the first of them; None if
+    there is none."""
+    joined, reached, grown = [], {key}, True
+    while grown:
+        grown = False
+        for sum_ in sums:
+            terms = (sum_.total, *sum_.parts)
+            if sum_ not in joined and reached.intersection(terms):
+                joined.append(sum_)
+                reached |= {term for term in terms if term in unknown}
+                grown = True
+    candidates = sorted(
+        {
+            term
+            for sum_ in joined
+            for term in (sum_.total, *sum_.parts)
+            if term not in unknown and term not in settled
+        },
+        key=lambda term: (values[term] == 0, values[term], repr(term)),
+    )
+    for candidate in candidates:
+        if key not in _determined(sums, unknown | {candidate}):
+            return candidate
+    return candidates[0] if candidates else None
+
+
 def _next_withheld(
     sums: Sequence[Sum], values: Mapping, withheld: set, hidden: frozenset, fixed: frozenset
 ) -> Hashable | None:
@@ -150,19 +183,27 @@ def _next_withheld(
     settled = hidden | fixed
     # A withheld count, or a small hidden group, that the sums pin down: withhold another term
     # of a sum it is in.
-    for key in sorted(derivable, key=repr):
-        if key in withheld or 0 < values[key] < MIN_CELL:
-            for sum_ in sums:
-                if key in (sum_.total, *sum_.parts):
-                    complement = _complement(sum_, withheld, values, settled)
-                    if complement is not None:
-                        return complement
+    pinned = [
+        key for key in sorted(derivable, key=repr) if key in withheld or 0 < values[key] < MIN_CELL
+    ]
+    for key in pinned:
+        for sum_ in sums:
+            if key in (sum_.total, *sum_.parts):
+                complement = _complement(sum_, withheld, values, settled)
+                if complement is not None:
+                    return complement
     # Hidden terms that can be worked out are as good as shown.
     unknown = withheld | (hidden - derivable)
     for sum_ in sums:
         key = _weakness(sum_, values, unknown)
         if key is not None and key not in settled:
             return key
+    # Still pinned down, with every term of its own sums withheld or settled: through sums
+    # further away (the totals of two programmes, say). Withhold a term of those.
+    for key in pinned:
+        complement = _breaker(key, sums, values, withheld | hidden, settled)
+        if complement is not None:
+            return complement
     return None
 
 

@@ -146,7 +146,7 @@ YEAR = "?start=2025-01-01&end=2025-12-31"
 PAGES: dict[str, Page] = {
     "public statistics": Page(_url("public_statistics"), 1, "anonymous"),
     "programme list": Page(_url("programmes"), 8),
-    "programme detail": Page(_url("programme", _programme), 15),
+    "programme detail": Page(_url("programme", _programme), 16),
     "programme report": Page(_url("programme_report", _programme, query=YEAR), 14),
     "programme report xlsx": Page(
         _url("programme_report", _programme, query=YEAR + "&format=xlsx"), 14

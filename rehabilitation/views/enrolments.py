@@ -229,10 +229,12 @@ def enrolment_list(request: HttpRequest) -> HttpResponse:
     if not access.may_see_personal_data(user):
         raise Http404(_("No such page."))
     form = EnrolmentFilterForm(request.GET or None, user=user)
+    # Newest first: the order an index serves (`enrolment_newest_first`); by programme or
+    # status through the filters.
     enrolments = (
-        access.visible_enrolments(user)
+        access.visible_enrolments_for_list(user)
         .select_related("participant__institution", "programme", "current_phase")
-        .order_by("programme__name", "participant__register_number", "pk")
+        .order_by("-start_date", "-pk")
     )
     if form.is_valid():
         data = form.cleaned_data

@@ -160,7 +160,7 @@ PAGES: dict[str, Page] = {
     "who has seen a participant": Page(
         _url("participant_access_log", lambda w: _participant(w).pk), 11
     ),
-    "enrolment list": Page(_url("enrolments"), 11),
+    "enrolment list": Page(_url("enrolments"), 12),
     "enrolment detail": Page(_url("enrolment", lambda w: _enrolment(w).pk), 27),
     "session list": Page(_url("sessions", _programme), 9),
     "session detail": Page(_url("session", _session), 13),
@@ -201,3 +201,38 @@ def test_a_page_costs_the_same_queries_at_two_sizes(client, admin_client, world,
     grow(world, 10)
     large = _queries(reader, page.url(world))
     assert (small, large) == (page.queries, page.queries)
+
+
+@pytest.mark.parametrize("dense", [0, 10**9], ids=["row-checked", "id set"])
+def test_the_enrolment_list_reads_the_same_rows_and_queries_in_either_form(
+    client, world, monkeypatch, dense
+):
+    """`visible_enrolments_for_list` picks how the rule is read from the tallies; either
+    form gives exactly the rows of `visible_enrolments`, at the same pinned query count."""
+    from rehabilitation import access
+
+    monkeypatch.setattr(access, "DENSE_ENROLMENTS", dense)
+    grow(world, 3)
+    # Someone else's participant in a programme the staff do not run: never listed.
+    other = factories.institution("Lembaga Pemasyarakatan Kelas IIA Lain")
+    other_pks = factories.agreement(world["bnnk"], other, status="signed", title="PKS Lain")
+    elsewhere = factories.programme(other_pks, other, world["bnnk"], name="Program Lain")
+    factories.enrolment(factories.participant(other, register_number="LAIN-1"), elsewhere)
+    # One held by the staff's unit, in that programme: listed for them (held there).
+    held = factories.participant(world["rutan"], register_number="LAIN-2")
+    held_elsewhere = factories.enrolment(held, elsewhere)
+    partner = factories.user(institution=world["bnnk"], roles=(Role.PROGRAMME,))
+    for user in (world["staff"], partner):
+        expected = set(access.visible_enrolments(user).values_list("pk", flat=True))
+        listed = set(access.visible_enrolments_for_list(user).values_list("pk", flat=True))
+        assert listed == expected
+        assert held_elsewhere.pk in listed
+    assert access.visible_enrolments(partner).count() == 5
+    assert access.visible_enrolments(world["staff"]).count() == 4
+    client.force_login(world["staff"])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    url = reverse("rehabilitation:enrolments")
+    _queries(client, url)
+    assert _queries(client, url) == PAGES["enrolment list"].queries
+    grow(world, 10)
+    assert _queries(client, url) == PAGES["enrolment list"].queries

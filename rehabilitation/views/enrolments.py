@@ -48,7 +48,7 @@ from ..services import enrolment as enrolment_services
 from ..services import screening as screening_services
 from ..services.audit import log_context, record_access, record_bulk_access
 from ..services.sessions import load_enrolment_section
-from .participants import PAGE_SIZE
+from . import PAGE_SIZE
 
 Status = Enrolment.Status
 

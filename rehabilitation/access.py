@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -40,6 +40,7 @@ from .models import (
     Enrolment,
     Participant,
     Programme,
+    ProgrammeTally,
     Screening,
     Session,
     TransferRequest,
@@ -94,11 +95,15 @@ def visible_participants(user: User, queryset: QuerySet[Participant] | None = No
     ids = _personal_data_ids(user)
     if not ids:
         return queryset.none()
-    involved = Enrolment.objects.filter(
-        Q(programme__host_id__in=ids) | Q(programme__partners__in=ids)
-    ).values("participant_id")
-    # Kept as an OR: measured at 100k participants, a UNION of ids was slower (the planner
-    # answers it with a hash join over every participant).
+    # The programmes as the UNION of two indexed reads (`_programme_ids`), not an OR across
+    # the partners join: 15-20% faster on the busy unit's list at 30k participants.
+    involved = (
+        Enrolment.objects.filter(programme_id__in=_programme_ids(ids))
+        .order_by()
+        .values("participant_id")
+    )
+    # The outer OR is kept: measured at 100k participants, a UNION of participant ids was
+    # slower (the planner answers it with a hash join over every participant).
     return queryset.filter(Q(institution_id__in=ids) | Q(pk__in=involved))
 
 
@@ -123,6 +128,30 @@ def visible_enrolments(user: User, queryset: QuerySet[Enrolment] | None = None) 
         Enrolment.objects.filter(programme_id__in=_programme_ids(ids)).order_by().values("pk")
     )
     return queryset.filter(pk__in=of_held.union(in_programmes))
+
+
+#: Enrolments in a user's programmes (by their tallies) from which a list reads its rows
+#: by testing each row in index order rather than by building the set of visible ids.
+DENSE_ENROLMENTS = 2_000
+
+
+def visible_enrolments_for_list(user: User) -> QuerySet:
+    """The rule of `visible_enrolments`, in the form a long list in an indexed order reads
+    fastest: where the user's programmes hold many enrolments (their `ProgrammeTally`), each
+    row of the index is tested (`visible_enrolments_among`: a page is found after a few
+    hundred rows); where they hold few, the few visible ids are gathered first. One query to
+    decide (none for a superuser)."""
+    if is_superuser(user):
+        return Enrolment.objects.all()
+    ids = _personal_data_ids(user)
+    if not ids:
+        return Enrolment.objects.none()
+    held = ProgrammeTally.objects.filter(programme_id__in=_programme_ids(ids)).aggregate(
+        n=Sum("enrolled")
+    )["n"]
+    if (held or 0) >= DENSE_ENROLMENTS:
+        return visible_enrolments_among(user, Enrolment.objects.all())
+    return visible_enrolments(user)
 
 
 def visible_enrolments_among(user: User, queryset: QuerySet[Enrolment]) -> QuerySet:

@@ -376,10 +376,15 @@ class Enrolment(models.Model):
         verbose_name_plural = _("enrolments")
         ordering = ["-start_date"]
         indexes = [
-            models.Index(fields=["-start_date"], name="enrolment_start_order"),
+            # The enrolment list, newest first (its order, with the id as the tie-break).
+            models.Index(fields=["-start_date", "-id"], name="enrolment_newest_first"),
             # Reports read a programme's enrolments that touch a period.
             models.Index(fields=["programme", "start_date"], name="enrolment_programme_start"),
-            models.Index(fields=["programme", "status"], name="enrolment_programme_status"),
+            # A programme's counts by status, and its page's newest few of each status.
+            models.Index(
+                fields=["programme", "status", "-start_date", "-id"],
+                name="enrolment_programme_newest",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -186,6 +186,47 @@ def active_count(programme: Programme) -> int:
     ).count()
 
 
+#: Enrolments of each status a programme's page lists by name; the rest are in the
+#: enrolment list (filtered by programme and status).
+SHOWN_PER_STATUS = 10
+
+
+def programme_counts(programme: Programme) -> dict[str, int]:
+    """The programme's enrolments by status (an index-only read of its own rows)."""
+    return dict(
+        Enrolment.objects.filter(programme=programme)
+        .order_by()
+        .values("status")
+        .annotate(n=models.Count("pk"))
+        .values_list("status", "n")
+    )
+
+
+def newest_enrolments_by_status(
+    user, programme: Programme, per_status: int = SHOWN_PER_STATUS
+) -> dict[str, list[Enrolment]]:
+    """The `per_status` newest enrolments (by start date) of each status in `programme` that
+    `user` sees, with their participants: two queries whatever the programme's size (the
+    ids, one index range of `enrolment_programme_newest` per status, then the rows)."""
+    newest = [
+        access.visible_enrolments_among(user, Enrolment.objects.filter(programme=programme))
+        .filter(status=status)
+        .order_by("-start_date", "-pk")
+        .values("pk")[:per_status]
+        for status in Status.values
+    ]
+    ids = newest[0].union(*newest[1:], all=True).order_by()
+    rows = (
+        Enrolment.objects.filter(pk__in=[row["pk"] for row in ids])
+        .select_related("participant__institution", "current_phase")
+        .order_by("-start_date", "-pk")
+    )
+    by_status: dict[str, list[Enrolment]] = {status: [] for status in Status.values}
+    for enrolment in rows:
+        by_status[enrolment.status].append(enrolment)
+    return by_status
+
+
 def programme_serves(programme: Programme, institution_id: int) -> bool:
     """Whether the programme runs for people held at the institution (host or partner)."""
     return institution_id in programme.institution_ids

@@ -48,7 +48,7 @@ from ..services import enrolment as enrolment_services
 from ..services import screening as screening_services
 from ..services.audit import log_context, record_access, record_bulk_access
 from ..services.sessions import load_enrolment_section
-from .participants import PAGE_SIZE
+from . import PAGE_SIZE
 
 Status = Enrolment.Status
 
@@ -229,10 +229,12 @@ def enrolment_list(request: HttpRequest) -> HttpResponse:
     if not access.may_see_personal_data(user):
         raise Http404(_("No such page."))
     form = EnrolmentFilterForm(request.GET or None, user=user)
+    # Newest first: the order an index serves (`enrolment_newest_first`); by programme or
+    # status through the filters.
     enrolments = (
-        access.visible_enrolments(user)
+        access.visible_enrolments_for_list(user)
         .select_related("participant__institution", "programme", "current_phase")
-        .order_by("programme__name", "participant__register_number", "pk")
+        .order_by("-start_date", "-pk")
     )
     if form.is_valid():
         data = form.cleaned_data

@@ -46,8 +46,7 @@ from ..models import (
 )
 from ..services import participants as services
 from ..services.audit import log_context, record_access, record_bulk_access
-
-PAGE_SIZE = 50
+from . import PAGE_SIZE
 
 
 def _warn_if_minor(request: HttpRequest, participant: Participant) -> None:

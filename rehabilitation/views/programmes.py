@@ -129,25 +129,16 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     partners = list(programme.partners.all())
     may_see_participants = access.may_see_personal_data(user, programme)
-    counts = dict(
-        Enrolment.objects.filter(programme=programme)
-        .order_by()
-        .values("status")
-        .annotate(n=Count("pk"))
-        .values_list("status", "n")
-    )
-    enrolments = []
+    counts = selectors.programme_counts(programme)
+    # The newest few of each status by name (and only those are logged as read); the whole
+    # list of each is the enrolment list, filtered by the programme and the status.
+    shown: dict[str, list[Enrolment]] = {}
     if may_see_participants:
-        enrolments = list(
-            access.visible_enrolments(user)
-            .filter(programme=programme)
-            .select_related("participant__institution", "current_phase")
-            .order_by("participant__register_number")
-        )
+        shown = selectors.newest_enrolments_by_status(user, programme)
         record_bulk_access(
             **log_context(request),
             user=user,
-            participants=[enrolment.participant for enrolment in enrolments],
+            participants=[e.participant for group in shown.values() for e in group],
             action=AccessLog.Action.VIEW,
             detail=f"programme {programme.pk} list",
         )
@@ -158,7 +149,8 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "status": status,
             "label": status.label,
             "count": cells[status.value],
-            "enrolments": [e for e in enrolments if e.status == status],
+            "enrolments": shown.get(status.value, []),
+            "more": counts.get(status.value, 0) - len(shown.get(status.value, [])),
         }
         for status in Status
     ]
@@ -182,7 +174,7 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "by_status": by_status,
             "total": cells["total"],
-            "enrolments": enrolments,
+            "shown_per_status": selectors.SHOWN_PER_STATUS,
             "may_see_participants": may_see_participants,
             "min_cell": disclosure.MIN_CELL,
             "may_manage": may_manage,

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import (
     FileResponse,
     Http404,
@@ -312,15 +313,18 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     elif not access.may_see_personal_data(user):
         raise PermissionDenied(_("Your role does not give access to participants' data."))
     kind = "identified" if identified else "pseudonymised"
-    # The log first, from the ids alone (one line per institution holding them, listing
-    # them in bulk): the rows are then read in chunks while the response streams.
-    record_read(
-        **log_context(request),
-        records=participants.order_by().values_list("pk", "institution_id").iterator(),
-        user=user,
-        action=AccessLog.Action.EXPORT,
-        detail=f"{kind} {fmt}",
-    )
+    logged = log_context(request)
+
+    def log_export() -> None:
+        # One line per institution holding them, listing them in bulk, from the ids alone.
+        record_read(
+            **logged,
+            records=participants.order_by().values_list("pk", "institution_id").iterator(),
+            user=user,
+            action=AccessLog.Action.EXPORT,
+            detail=f"{kind} {fmt}",
+        )
+
     rows = exports.for_export(exports.export_order(participants), user).iterator(
         chunk_size=exports.CHUNK_SIZE
     )
@@ -329,17 +333,34 @@ def participants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     response: HttpResponseBase
     if fmt == "csv":
         response = StreamingHttpResponse(
-            _in_language(exports.stream_csv(rows, identified=identified)),
+            _in_language(
+                _logged_before_rows(exports.stream_csv(rows, identified=identified), log_export)
+            ),
             content_type=exports.CONTENT_TYPES[fmt],
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+    log_export()
     output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the response once sent)
     exports.write_xlsx(rows, identified=identified, output=output)
     output.seek(0)
     return FileResponse(
         output, as_attachment=True, filename=filename, content_type=exports.CONTENT_TYPES[fmt]
     )
+
+
+def _logged_before_rows(pieces: Iterator[bytes], log: Callable[[], None]) -> Iterator[bytes]:
+    """`pieces` (the header first), with the access log written after the header has gone
+    out and before any row is read, in its own transaction: the first byte does not wait for
+    the log of thousands of people, and a log that cannot be written ends the stream before
+    any personal data is sent (no unlogged read)."""
+    header = next(pieces, None)
+    if header is None:
+        return
+    yield header
+    with transaction.atomic():
+        log()
+    yield from pieces
 
 
 def _in_language(pieces: Iterator[bytes]) -> Iterator[bytes]:

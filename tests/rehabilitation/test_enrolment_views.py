@@ -518,14 +518,15 @@ def test_the_list_query_count_is_pinned_for_5_and_50_rows(client, world, django_
     for _ in range(4):
         screened(world)
     login(client, world, "staff")
-    # session, user, roles, programme choices of the filter, count, page, the access log (its
-    # line and the records listed), and the session saved again
-    with django_assert_num_queries(8 + SESSION_SAVE):
+    # session, user, roles, the tallies that choose how visibility is read, programme
+    # choices of the filter, count, page, the access log (its line and the records listed),
+    # and the session saved again
+    with django_assert_num_queries(9 + SESSION_SAVE):
         response = client.get(reverse("rehabilitation:enrolments"))
     assert len(response.context["enrolments"]) == 5
     for _ in range(45):
         screened(world)
-    with django_assert_num_queries(8 + SESSION_SAVE):
+    with django_assert_num_queries(9 + SESSION_SAVE):
         response = client.get(reverse("rehabilitation:enrolments"))
     assert len(response.context["enrolments"]) == 50
     # One line per list shown, listing its participants.

@@ -91,3 +91,30 @@ def test_an_export_is_one_log_line_listing_its_participants(reader, world):
     ) == {person.pk for person in world["people"]}
     who = reverse("rehabilitation:participant_access_log", args=[world["people"][3].pk])
     assert "pseudonymised xlsx" in reader.get(who).content.decode()
+
+
+def test_the_log_is_written_after_the_header_and_before_any_row(reader, world):
+    pieces = iter(reader.get(CSV).streaming_content)
+    exported = AccessLog.objects.filter(user=world["admin"], action=AccessLog.Action.EXPORT)
+    next(pieces)  # the header: sent at once, before the log of every participant
+    assert not exported.exists()
+    rows = b"".join(pieces).decode("utf-8")
+    assert len(list(csv.reader(io.StringIO(rows)))) == 7
+    assert exported.get().record_count == 7
+
+
+def test_a_log_that_cannot_be_written_stops_the_export_before_any_row(reader, monkeypatch):
+    from rehabilitation.views import reports as report_views
+
+    def broken(**kwargs):
+        raise RuntimeError("the access log is unavailable")
+
+    monkeypatch.setattr(report_views, "record_read", broken)
+    pieces = iter(reader.get(CSV).streaming_content)
+    assert next(pieces).decode("utf-8").startswith("\ufeffPseudonym,")
+    with pytest.raises(RuntimeError):
+        next(pieces)
+    assert AccessLog.objects.filter(action=AccessLog.Action.EXPORT).count() == 0
+    # Excel is written whole before it is sent: no file at all.
+    with pytest.raises(RuntimeError):
+        reader.get(XLSX)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from agreements.models import Agreement
 from institutions import access
 from institutions.models import Membership
+from rehabilitation import selectors
 from rehabilitation.models import AccessLog, Enrolment, Phase, Programme
 from rehabilitation.services import programmes as programme_services
 from tests import factories
@@ -217,16 +218,21 @@ def test_programme_page_query_count_is_constant(client, world, django_assert_num
     for _ in range(4):
         screened(world)
     login(client, world, "staff")
-    # session, user, roles, programme, partners, counts by status, enrolments, access log
-    # (its line and the records listed), phases, the history of the programme and its
-    # phases, the institutions named in it, and the session saved again
-    with django_assert_num_queries(12 + SESSION_SAVE):
+    # session, user, roles, programme, partners, counts by status, the ids of the newest
+    # enrolments of each status and their rows, access log (its line and the records
+    # listed), phases, the history of the programme and its phases, the institutions named
+    # in it, and the session saved again
+    with django_assert_num_queries(13 + SESSION_SAVE):
         client.get(url("rehabilitation:programme", world))
     for _ in range(45):
         screened(world)
-    with django_assert_num_queries(12 + SESSION_SAVE):
+    with django_assert_num_queries(13 + SESSION_SAVE):
         response = client.get(url("rehabilitation:programme", world))
-    assert len(response.context["enrolments"]) == 50
+    [group] = [g for g in response.context["by_status"] if g["status"] == "screened"]
+    # The newest few by name, the rest counted and linked to the enrolment list.
+    assert len(group["enrolments"]) == selectors.SHOWN_PER_STATUS
+    assert group["more"] == group["count"].value - selectors.SHOWN_PER_STATUS > 0
+    assert "status=screened" in response.content.decode()
 
 
 def test_the_list_shows_places_taken_once_per_programme(english, world):

@@ -484,7 +484,12 @@ def empty_database() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
+            # Deferred foreign-key checks still pending in an enclosing transaction (a seed run
+            # just before, in the same transaction) would make PostgreSQL refuse the TRUNCATE.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+            # Back to Django's default: foreign keys checked at commit, as the bulk load needs.
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
             cursor.execute("PRAGMA defer_foreign_keys = ON")
             for table in tables:

@@ -43,7 +43,8 @@ TEST_FILES = Path(
     tempfile.mkdtemp(prefix=f"pks-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 )
 atexit.register(shutil.rmtree, TEST_FILES, ignore_errors=True)
-MEDIA_ROOT = TEST_FILES / "media"
+# A process the tests start (a task worker, a server) is handed the test's MEDIA_ROOT.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or TEST_FILES / "media")
 STATIC_ROOT = TEST_FILES / "static"
 FILE_UPLOAD_TEMP_DIR = str(TEST_FILES / "upload-tmp")
 # Tests render PDFs in their own process, where spies on the fetcher see every request;

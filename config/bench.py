@@ -143,7 +143,13 @@ def percentile(values: list[float], pct: float) -> float:
 
 def _query_summary(counts: list[str]) -> str:
     """The query counts seen: one value when constant, else the smallest and largest."""
-    distinct = sorted(set(counts), key=lambda value: (int(value.rstrip("+") or 0), value))
+
+    def order(value: str) -> tuple[int, str]:
+        # "?" is a response without the header (the server answered before the middleware).
+        digits = value.rstrip("+")
+        return (int(digits) if digits.isdigit() else -1, value)
+
+    distinct = sorted(set(counts), key=order)
     if not distinct:
         return "?"
     if len(distinct) == 1:

@@ -159,3 +159,9 @@ def test_percentile_and_growth():
     bench.add_growth(big, small)
     assert big["pages"][0]["growth"] == pytest.approx(1.5)
     assert big["pages"][0]["growth_vs_trivial"] == pytest.approx(3.0)
+
+
+def test_a_response_without_the_query_header_does_not_stop_the_summary():
+    # A run of 36 minutes at national size ended in a traceback on one "?" count.
+    assert bench._query_summary(["7+", "?", "7"]) == "?–7+"
+    assert bench._query_summary(["12", "9"]) == "9–12"

@@ -9,9 +9,9 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import CharField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, RowNumber
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -208,16 +208,26 @@ def newest_enrolments_by_status(
     """The `per_status` newest enrolments (by start date) of each status in `programme` that
     `user` sees, with their participants: two queries whatever the programme's size (the
     ids, one index range of `enrolment_programme_newest` per status, then the rows)."""
-    newest = [
-        access.visible_enrolments_among(user, Enrolment.objects.filter(programme=programme))
-        .filter(status=status)
-        .order_by("-start_date", "-pk")
-        .values("pk")[:per_status]
-        for status in Status.values
-    ]
-    ids = newest[0].union(*newest[1:], all=True).order_by()
+    visible = access.visible_enrolments_among(user, Enrolment.objects.filter(programme=programme))
+    ids: list[int]
+    if connection.features.supports_slicing_ordering_in_compound:
+        newest = [
+            visible.filter(status=status).order_by("-start_date", "-pk").values("pk")[:per_status]
+            for status in Status.values
+        ]
+        ids = [row["pk"] for row in newest[0].union(*newest[1:], all=True).order_by()]
+    else:
+        # SQLite allows no LIMIT inside a UNION: the same rows, ranked within each status.
+        ranked = visible.annotate(
+            rank=models.Window(
+                RowNumber(),
+                partition_by=[models.F("status")],
+                order_by=[models.F("start_date").desc(), models.F("pk").desc()],
+            )
+        )
+        ids = list(ranked.filter(rank__lte=per_status).values_list("pk", flat=True))
     rows = (
-        Enrolment.objects.filter(pk__in=[row["pk"] for row in ids])
+        Enrolment.objects.filter(pk__in=ids)
         .select_related("participant__institution", "current_phase")
         .order_by("-start_date", "-pk")
     )

@@ -55,6 +55,17 @@ def _read_bool(name: str, default: bool) -> bool:
         ) from None
 
 
+def _read_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Read a whole number within bounds; one outside them is an error that names it."""
+    value: int = _read(name, env.int, default)
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = (
+            f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        )
+        raise ImproperlyConfigured(f"Environment variable {name} must be {bounds}, not {value}.")
+    return value
+
+
 DEBUG: bool = _read_bool("DEBUG", False)
 
 SECRET_KEY: str = _read("SECRET_KEY", env.str, INSECURE_SECRET_KEY)
@@ -191,14 +202,9 @@ REPLICA_VIEWS = [
 ]
 #: After a POST (any write) the browser reads from the primary for this many seconds, so a user
 #: sees what they just changed even when the replica lags (config.middleware.ReplicaMiddleware).
-REPLICA_PIN_SECONDS: int = _read("REPLICA_PIN_SECONDS", env.int, 15)
+REPLICA_PIN_SECONDS = _read_int("REPLICA_PIN_SECONDS", 15)
 #: After a failed connection to the replica, the primary answers for this many seconds.
-REPLICA_RETRY_SECONDS: int = _read("REPLICA_RETRY_SECONDS", env.int, 30)
-if REPLICA_PIN_SECONDS < 0 or REPLICA_RETRY_SECONDS < 1:
-    raise ImproperlyConfigured(
-        "Environment variables REPLICA_PIN_SECONDS must not be negative and "
-        "REPLICA_RETRY_SECONDS must be at least 1."
-    )
+REPLICA_RETRY_SECONDS = _read_int("REPLICA_RETRY_SECONDS", 30, minimum=1)
 
 # The cache holds counts every server must share (the password-reset throttle): by default a
 # table of the database (`manage.py createcachetable`, which `make run` and `make serve` run),
@@ -401,14 +407,9 @@ STATIC_ROOT = Path(_read("STATIC_ROOT", env.str, str(VAR_DIR / "static")))
 # private folder MEDIA_ROOT/private, or an S3-compatible object store (s3://bucket/prefix?…).
 MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
 #: Seconds a signed URL of the object store would stay valid (the site streams files itself).
-S3_SIGNED_URL_SECONDS: int = _read("S3_SIGNED_URL_SECONDS", env.int, 60)
+S3_SIGNED_URL_SECONDS = _read_int("S3_SIGNED_URL_SECONDS", 60, minimum=1)
 #: Seconds to wait for the object store to connect or answer before the request gives up.
-STORAGE_TIMEOUT_SECONDS: int = _read("STORAGE_TIMEOUT_SECONDS", env.int, 10)
-if S3_SIGNED_URL_SECONDS < 1 or STORAGE_TIMEOUT_SECONDS < 1:
-    raise ImproperlyConfigured(
-        "Environment variables S3_SIGNED_URL_SECONDS and STORAGE_TIMEOUT_SECONDS must be at "
-        "least 1."
-    )
+STORAGE_TIMEOUT_SECONDS = _read_int("STORAGE_TIMEOUT_SECONDS", 10, minimum=1)
 _private_files = private_storage_setting(
     _read("STORAGE_URL", env.str, ""),
     access_key=_read("S3_ACCESS_KEY_ID", env.str, ""),
@@ -439,21 +440,15 @@ FILE_UPLOAD_TEMP_DIR = str(
 )
 #: Files that no row names (left by a crash between writing a file and committing its row)
 #: are removed by `sweep_files` once older than this many hours.
-ORPHAN_FILE_GRACE_HOURS: int = _read("ORPHAN_FILE_GRACE_HOURS", env.int, 24)
-if ORPHAN_FILE_GRACE_HOURS < 1:
-    raise ImproperlyConfigured("Environment variable ORPHAN_FILE_GRACE_HOURS must be at least 1.")
+ORPHAN_FILE_GRACE_HOURS = _read_int("ORPHAN_FILE_GRACE_HOURS", 24, minimum=1)
 
 #: The largest signed scan accepted, in megabytes.
 SIGNED_SCAN_MAX_MB: int = _read("SIGNED_SCAN_MAX_MB", env.int, 20)
 #: The most pages a signed scan may have; a file declaring more is refused before it is read.
-SIGNED_SCAN_MAX_PAGES: int = _read("SIGNED_SCAN_MAX_PAGES", env.int, 500)
+SIGNED_SCAN_MAX_PAGES = _read_int("SIGNED_SCAN_MAX_PAGES", 500, minimum=1)
 #: Seconds the check of one scan may take (in a child process, stopped when over): well under
 #: the application server's timeout, so no upload can hold a worker.
-SCAN_CHECK_SECONDS: int = _read("SCAN_CHECK_SECONDS", env.int, 20)
-if SIGNED_SCAN_MAX_PAGES < 1 or SCAN_CHECK_SECONDS < 1:
-    raise ImproperlyConfigured(
-        "Environment variables SIGNED_SCAN_MAX_PAGES and SCAN_CHECK_SECONDS must be at least 1."
-    )
+SCAN_CHECK_SECONDS = _read_int("SCAN_CHECK_SECONDS", 20, minimum=1)
 #: Optional PAdES signing of issued PDFs: a PKCS#12 file (key and chain) and its password.
 PDF_SIGNING_PKCS12: str = _read("PDF_SIGNING_PKCS12", env.str, "")
 PDF_SIGNING_PASSWORD: str = _read("PDF_SIGNING_PASSWORD", env.str, "")
@@ -528,23 +523,14 @@ if _task_backend not in _TASK_BACKENDS:
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[_task_backend], "QUEUES": ["default"]}}
 #: How often a failing task is tried in all, and the wait before the second try, in seconds
 #: (doubled before each further one).
-TASK_MAX_ATTEMPTS: int = _read("TASK_MAX_ATTEMPTS", env.int, 5)
-TASK_RETRY_DELAY: int = _read("TASK_RETRY_DELAY", env.int, 60)
+TASK_MAX_ATTEMPTS = _read_int("TASK_MAX_ATTEMPTS", 5, minimum=1)
+TASK_RETRY_DELAY = _read_int("TASK_RETRY_DELAY", 60)
 #: A task still "running" this long after it started lost its worker (killed, machine gone):
 #: the schedule marks it failed and queues its next try. Longer than any task takes, in seconds.
-TASK_STALLED_AFTER: int = _read("TASK_STALLED_AFTER", env.int, 30 * 60)
+TASK_STALLED_AFTER = _read_int("TASK_STALLED_AFTER", 30 * 60, minimum=1)
 #: The hour of the day (WIB) the daily notices go out.
-NOTICE_HOUR: int = _read("NOTICE_HOUR", env.int, 7)
+NOTICE_HOUR = _read_int("NOTICE_HOUR", 7, maximum=23)
 #: A notice whose sending began this long ago and was never marked sent may have reached its
 #: recipients: it is not sent again automatically, but listed in the admin for a person to decide
 #: (resend, or mark as sent), in minutes.
-NOTICE_ATTEMPT_WINDOW_MINUTES: int = _read("NOTICE_ATTEMPT_WINDOW_MINUTES", env.int, 30)
-if min(TASK_MAX_ATTEMPTS, TASK_STALLED_AFTER, NOTICE_ATTEMPT_WINDOW_MINUTES) < 1 or not (
-    0 <= NOTICE_HOUR <= 23
-):
-    raise ImproperlyConfigured(
-        "Environment variables TASK_MAX_ATTEMPTS, TASK_STALLED_AFTER and "
-        "NOTICE_ATTEMPT_WINDOW_MINUTES must be at least 1, and NOTICE_HOUR between 0 and 23."
-    )
-if TASK_RETRY_DELAY < 0:
-    raise ImproperlyConfigured("Environment variable TASK_RETRY_DELAY must not be negative.")
+NOTICE_ATTEMPT_WINDOW_MINUTES = _read_int("NOTICE_ATTEMPT_WINDOW_MINUTES", 30, minimum=1)

@@ -98,6 +98,23 @@ def test_malformed_variable_is_named(name, value):
     assert name in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "bounds"),
+    [
+        ("NOTICE_HOUR", "24", "between 0 and 23"),
+        ("TASK_MAX_ATTEMPTS", "0", "at least 1"),
+        ("TASK_RETRY_DELAY", "-1", "at least 0"),
+        ("REPLICA_RETRY_SECONDS", "0", "at least 1"),
+        ("SCAN_CHECK_SECONDS", "0", "at least 1"),
+        ("ORPHAN_FILE_GRACE_HOURS", "0", "at least 1"),
+    ],
+)
+def test_a_number_out_of_bounds_is_named_with_its_bounds(name, value, bounds):
+    result = load_settings(DEBUG="on", **{name: value})
+    assert result.returncode != 0
+    assert f"Environment variable {name} must be {bounds}, not {value}." in result.stderr
+
+
 def test_production_settings_load_with_a_key():
     result = load_settings(
         DEBUG="off",

@@ -25,10 +25,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from institutions import history_display
-from institutions.admin import ReadOnlyAdminMixin
+from institutions.admin import LongListAdminMixin, ReadOnlyAdminMixin
 from institutions.history_admin import HistoryAdminMixin
 from institutions.models import Institution
-from institutions.pagination import CappedPaginator
 
 from . import access
 from .models import (
@@ -53,20 +52,6 @@ from .models import (
 from .services import participants as participant_services
 from .services import programmes as programme_services
 from .services.audit import record_one, record_read, search_terms
-
-
-class CappedListMixin:
-    """A change list whose cost does not grow with the table: the count stops at the cap
-    ("more than N", `institutions.pagination`), and the unfiltered total is not counted."""
-
-    show_full_result_count = False
-
-    def get_paginator(
-        self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True
-    ) -> CappedPaginator:
-        return CappedPaginator(
-            queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page
-        )
 
 
 class VisibleParticipantsMixin:
@@ -232,7 +217,7 @@ class TransferInline(admin.TabularInline):
 
 @admin.register(Programme)
 class ProgrammeAdmin(
-    CappedListMixin,
+    LongListAdminMixin,
     AccessLoggedAdminMixin,
     HistoryAdminMixin,
     VisibleParticipantsMixin,
@@ -326,7 +311,7 @@ class ArchivedFilter(admin.SimpleListFilter):
 
 @admin.register(Participant)
 class ParticipantAdmin(
-    CappedListMixin, AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin
+    LongListAdminMixin, AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin
 ):
     """Detainees and prisoners in rehabilitation.
 
@@ -441,7 +426,7 @@ class EnrolmentEventInline(admin.TabularInline):
 
 @admin.register(Enrolment)
 class EnrolmentAdmin(
-    CappedListMixin,
+    LongListAdminMixin,
     AccessLoggedAdminMixin,
     HistoryAdminMixin,
     VisibleParticipantsMixin,
@@ -478,7 +463,7 @@ class EnrolmentAdmin(
 
 
 class VisibleThroughEnrolmentAdmin(
-    CappedListMixin, AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin
+    LongListAdminMixin, AccessLoggedAdminMixin, HistoryAdminMixin, admin.ModelAdmin
 ):
     """Rows hanging off an enrolment: listed only where the enrolment is visible."""
 
@@ -559,7 +544,7 @@ class AttendanceInline(admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(
-    CappedListMixin,
+    LongListAdminMixin,
     AccessLoggedAdminMixin,
     HistoryAdminMixin,
     VisibleParticipantsMixin,
@@ -589,7 +574,9 @@ class SessionAdmin(
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(CappedListMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
+class AccessLogAdmin(
+    LongListAdminMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin
+):
     """The personal-data access log: written by the system, never edited or deleted. Reading
     it is logged too (who read the log of whom): the participants its shown lines name."""
 
@@ -630,7 +617,7 @@ class AccessLogAdmin(CappedListMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin
 
 @admin.register(TransferRequest)
 class TransferRequestAdmin(
-    CappedListMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin
+    LongListAdminMixin, ReadOnlyAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin
 ):
     """Transfer requests, read-only: they change only through the staff pages (accept, refuse,
     cancel). Seen as there (`access.visible_transfer_requests`); the list names no one, and

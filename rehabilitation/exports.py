@@ -6,8 +6,8 @@ export to the next (so that two exports can be compared) but cannot be turned ba
 without the site's secret key. An identified export adds the name, the register number and the
 full date of birth; the view decides who may have which (see `views.reports`).
 
-Cells that a spreadsheet would read as a formula are neutralised: in CSV with the agreements
-export's helper (a leading quote), in Excel by storing every text as text.
+Cells that a spreadsheet would read as a formula are neutralised: in CSV by the shared
+`institutions.spreadsheets.csv_stream` (a leading quote), in Excel by storing every text as text.
 
 An export costs what its rows cost, not what the table holds: participants are read in chunks
 of `CHUNK_SIZE` with their enrolments and screenings fetched per chunk, the CSV is streamed as
@@ -17,11 +17,9 @@ file that is then streamed.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import hashlib
 import hmac
-import io
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -33,7 +31,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from institutions.spreadsheets import as_text, neutralise
+from institutions.spreadsheets import as_text, csv_stream
 
 from . import access
 from .assist import Risk, Substance, highest
@@ -48,8 +46,6 @@ PSEUDONYM_PREFIX = "P-"
 PSEUDONYM_LENGTH = 10
 #: Participants read per query (with their enrolments and screenings fetched per chunk).
 CHUNK_SIZE = 500
-#: Bytes of CSV gathered before they are sent.
-CSV_PIECE = 64 * 1024
 
 
 def pseudonym(participant_id: int) -> str:
@@ -190,36 +186,12 @@ def export_rows(participants: Iterable[Participant], *, identified: bool) -> Ite
     yield from (row for _alias, row in group)
 
 
-def _csv_cell(value) -> str | int:
-    if value is None:
-        return ""
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return neutralise(value)
-    return value
-
-
 def stream_csv(participants: Iterable[Participant], *, identified: bool) -> Iterator[bytes]:
-    """CSV in UTF-8 with a byte-order mark, so that Excel reads the Indonesian text right,
-    in pieces of about `CSV_PIECE` bytes: the header goes out before the first row is read."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(headers(identified=identified))
-    yield _drain(buffer)
-    for row in export_rows(participants, identified=identified):
-        writer.writerow([_csv_cell(value) for value in row])
-        if buffer.tell() >= CSV_PIECE:
-            yield _drain(buffer)
-    yield _drain(buffer)
-
-
-def _drain(buffer: io.StringIO) -> bytes:
-    piece = buffer.getvalue().encode("utf-8")
-    buffer.seek(0)
-    buffer.truncate()
-    return piece
+    """The participants as CSV (`institutions.spreadsheets.csv_stream`): the header goes out
+    before the first row is read."""
+    return csv_stream(
+        headers(identified=identified), export_rows(participants, identified=identified)
+    )
 
 
 def write_xlsx(participants: Iterable[Participant], *, identified: bool, output: IO[bytes]) -> None:

@@ -6,7 +6,6 @@ agreements the list shows with the same filters, all pages at once.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import io
 from collections.abc import Iterable, Iterator
@@ -31,7 +30,7 @@ from openpyxl.utils import get_column_letter
 
 from institutions import access
 from institutions.pagination import page_of
-from institutions.spreadsheets import as_text, neutralise, text_row
+from institutions.spreadsheets import as_text, csv_stream, text_row
 
 from ..filters import filter_agreements
 from ..models import Agreement, AgreementQuerySet, Party
@@ -113,37 +112,10 @@ def export_rows(agreements: Iterable[Agreement]) -> Iterator[list]:
         ]
 
 
-def _csv_cell(value) -> str | int:
-    if value is None:
-        return ""
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return neutralise(value)
-    return value
-
-
-class _Line:
-    """A file-like object whose `write` hands back what the CSV writer wrote."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_chunks(agreements: Iterable[Agreement], *, rows_per_chunk: int = 200) -> Iterator[bytes]:
-    """The agreements as CSV in UTF-8 with a byte-order mark, so that Excel reads the
-    Indonesian text right, in chunks of lines: the response streams as the rows are read, its
-    first bytes at once and its memory bounded, whatever the number of agreements."""
-    writer = csv.writer(_Line())
-    yield ("\ufeff" + writer.writerow(_headers())).encode("utf-8")
-    lines: list[str] = []
-    for row in export_rows(agreements):
-        lines.append(writer.writerow([_csv_cell(value) for value in row]))
-        if len(lines) >= rows_per_chunk:
-            yield "".join(lines).encode("utf-8")
-            lines = []
-    if lines:
-        yield "".join(lines).encode("utf-8")
+def csv_chunks(agreements: Iterable[Agreement]) -> Iterator[bytes]:
+    """The agreements as CSV (`institutions.spreadsheets.csv_stream`): the response streams
+    as the rows are read, its first bytes at once and its memory bounded."""
+    return csv_stream(_headers(), export_rows(agreements))
 
 
 def render_csv(agreements: Iterable[Agreement]) -> bytes:
